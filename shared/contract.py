@@ -1,0 +1,249 @@
+"""The transaction contract: field names, types, allowed values and ranges, owned in one place.
+
+The generator writes events that satisfy it, the scorer validates incoming events against it, and
+the feature encoder takes its category lists from it, so the three cannot drift apart.
+
+An event body is one JSON object:
+
+    {"id": "...", "timestamp": "2026-11-21T10:00:00.123Z", "account_id": "acct-000042",
+     "amount": 95.55, "old_balance": 142590.74, "income": 2979.71, "credit": 0,
+     "marital_status": 1, "children": 2, "month": 10, "day_of_week": "monday",
+     "category_recipient": "food_store", "transaction_type": "onsite",
+     "transaction_method": "other", "foreign_transaction": 1,
+     "is_fraud": 0}
+
+`is_fraud` is the generator's ground truth. It is optional, never a feature, and carried through
+to the scored document so precision and recall can be measured live.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+# Category values. Their order here is the order of the one-hot columns and of the ordinal codes.
+MONTHS: Final = tuple(range(1, 13))
+DAYS_OF_WEEK: Final = (
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+)
+CATEGORY_RECIPIENTS: Final = (
+    "food_store",
+    "restaurant",
+    "utilities",
+    "health",
+    "clothing",
+    "travel",
+    "electronics",
+    "jewelry",
+    "gambling",
+    "money_transfer",
+    "other",
+)
+TRANSACTION_TYPES: Final = ("onsite", "online", "atm")
+TRANSACTION_METHODS: Final = ("card", "contactless", "mobile", "bank_transfer", "check", "other")
+
+# Field groups as the seed's feature recipe uses them.
+CONTINUOUS_FIELDS: Final = ("amount", "old_balance", "income")
+ONE_HOT_FIELDS: Final = ("month", "day_of_week", "category_recipient", "transaction_method")
+LABEL_ENCODED_FIELD: Final = "transaction_type"
+PASSTHROUGH_FIELDS: Final = ("credit", "marital_status", "children", "foreign_transaction")
+
+CATEGORIES: Final[dict[str, tuple[Any, ...]]] = {
+    "month": MONTHS,
+    "day_of_week": DAYS_OF_WEEK,
+    "category_recipient": CATEGORY_RECIPIENTS,
+    "transaction_method": TRANSACTION_METHODS,
+    "transaction_type": TRANSACTION_TYPES,
+}
+
+# Inclusive numeric ranges. Wide enough for any real retail transaction, narrow enough that a
+# unit mix-up (cents for euros, a timestamp in the amount field) is rejected rather than scored.
+FLOAT_RANGES: Final[dict[str, tuple[float, float]]] = {
+    "amount": (0.01, 1_000_000.0),
+    "old_balance": (-1_000_000.0, 100_000_000.0),
+    "income": (0.0, 10_000_000.0),
+}
+INT_RANGES: Final[dict[str, tuple[int, int]]] = {
+    "credit": (0, 1),
+    "marital_status": (0, 1),
+    "children": (0, 20),
+    "foreign_transaction": (0, 1),
+}
+
+FEATURE_FIELDS: Final = (
+    *CONTINUOUS_FIELDS,
+    *PASSTHROUGH_FIELDS,
+    *ONE_HOT_FIELDS,
+    LABEL_ENCODED_FIELD,
+)
+ID_FIELD: Final = "id"
+TIMESTAMP_FIELD: Final = "timestamp"
+ACCOUNT_FIELD: Final = "account_id"
+LABEL_FIELD: Final = "is_fraud"
+MAX_ID_LENGTH: Final = 128
+MAX_EVENT_BYTES: Final = 64 * 1024
+
+# Cosmos DB forbids these characters in an id (they break the resource path).
+_FORBIDDEN_ID_CHARS: Final = frozenset("/\\?#")
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why one event could not be scored: the field at fault (or "body") and a stable reason code."""
+
+    field: str
+    reason: str
+    detail: str
+
+
+class InvalidTransactionError(ValueError):
+    """Raised by `validate` with the first `Rejection` found."""
+
+    def __init__(self, rejection: Rejection) -> None:
+        super().__init__(f"{rejection.field}: {rejection.reason} ({rejection.detail})")
+        self.rejection = rejection
+
+
+def _fail(field: str, reason: str, detail: str) -> InvalidTransactionError:
+    return InvalidTransactionError(Rejection(field, reason, detail))
+
+
+def category_value(field: str, code: int) -> Any:
+    """The contract value behind a category code (the inverse of validation's encoding)."""
+    return CATEGORIES[field][code]
+
+
+def _check_id(value: object, field: str) -> str:
+    if not isinstance(value, str):
+        raise _fail(field, "wrong_type", "expected a string")
+    if not value or len(value) > MAX_ID_LENGTH:
+        raise _fail(field, "out_of_range", f"length must be 1..{MAX_ID_LENGTH}")
+    if any(c in _FORBIDDEN_ID_CHARS for c in value) or not value.isprintable():
+        raise _fail(field, "invalid_value", "contains a character Cosmos DB ids cannot hold")
+    return value
+
+
+def _check_timestamp(value: object) -> str:
+    if not isinstance(value, str):
+        raise _fail(TIMESTAMP_FIELD, "wrong_type", "expected an ISO 8601 string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise _fail(TIMESTAMP_FIELD, "invalid_value", "not ISO 8601") from None
+    offset = parsed.utcoffset()
+    if offset is None or offset.total_seconds() != 0:
+        raise _fail(TIMESTAMP_FIELD, "invalid_value", "must be UTC (Z or +00:00)")
+    return value
+
+
+def _check_float(record: dict[str, Any], field: str) -> float:
+    value = record.get(field)
+    # bool is an int subclass; True is not an amount.
+    if type(value) is not float and type(value) is not int:
+        if value is None:
+            raise _fail(field, "missing", "required number")
+        raise _fail(field, "wrong_type", "expected a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise _fail(field, "not_finite", "NaN and infinities are not amounts")
+    low, high = FLOAT_RANGES[field]
+    if not low <= number <= high:
+        raise _fail(field, "out_of_range", f"must be within [{low:g}, {high:g}]")
+    return number
+
+
+def _check_int(record: dict[str, Any], field: str) -> int:
+    value = record.get(field)
+    if type(value) is not int:
+        if value is None:
+            raise _fail(field, "missing", "required integer")
+        if type(value) is float and value.is_integer():
+            value = int(value)
+        else:
+            raise _fail(field, "wrong_type", "expected an integer")
+    low, high = INT_RANGES[field]
+    if not low <= value <= high:
+        raise _fail(field, "out_of_range", f"must be within [{low}, {high}]")
+    return value
+
+
+def _check_category(record: dict[str, Any], field: str, codes: dict[Any, int]) -> int:
+    value = record.get(field)
+    if value is None:
+        raise _fail(field, "missing", "required category")
+    if field == "month":
+        if type(value) is not int:
+            raise _fail(field, "wrong_type", "expected an integer month 1..12")
+    elif not isinstance(value, str):
+        raise _fail(field, "wrong_type", "expected a string")
+    code = codes.get(value)
+    if code is None:
+        raise _fail(field, "unknown_category", "not one of the allowed values")
+    return code
+
+
+CATEGORY_CODES: Final[dict[str, dict[Any, int]]] = {
+    field: {value: i for i, value in enumerate(values)} for field, values in CATEGORIES.items()
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """A validated transaction: identity, features (categories as codes into `CATEGORIES`) and label."""
+
+    id: str
+    timestamp: str
+    account_id: str
+    amount: float
+    old_balance: float
+    income: float
+    credit: int
+    marital_status: int
+    children: int
+    foreign_transaction: int
+    month: int
+    day_of_week: int
+    category_recipient: int
+    transaction_method: int
+    transaction_type: int
+    is_fraud: bool | None
+
+
+def validate(record: object) -> Transaction:
+    """Check one decoded event against the contract; raise `InvalidTransactionError` on the first fault.
+
+    Unknown extra fields are ignored (producers may add context), but every contract field must be
+    present with the right type and within range.
+    """
+    if not isinstance(record, dict):
+        raise _fail("body", "not_an_object", "the event must be a JSON object")
+    label = record.get(LABEL_FIELD)
+    if label is not None and (type(label) not in (bool, int) or label not in (0, 1)):
+        raise _fail(LABEL_FIELD, "invalid_value", "must be 0, 1, true, false or absent")
+    codes = CATEGORY_CODES
+    return Transaction(
+        id=_check_id(record.get(ID_FIELD), ID_FIELD),
+        timestamp=_check_timestamp(record.get(TIMESTAMP_FIELD)),
+        account_id=_check_id(record.get(ACCOUNT_FIELD), ACCOUNT_FIELD),
+        amount=_check_float(record, "amount"),
+        old_balance=_check_float(record, "old_balance"),
+        income=_check_float(record, "income"),
+        credit=_check_int(record, "credit"),
+        marital_status=_check_int(record, "marital_status"),
+        children=_check_int(record, "children"),
+        foreign_transaction=_check_int(record, "foreign_transaction"),
+        month=_check_category(record, "month", codes["month"]),
+        day_of_week=_check_category(record, "day_of_week", codes["day_of_week"]),
+        category_recipient=_check_category(record, "category_recipient", codes["category_recipient"]),
+        transaction_method=_check_category(record, "transaction_method", codes["transaction_method"]),
+        transaction_type=_check_category(record, "transaction_type", codes["transaction_type"]),
+        is_fraud=None if label is None else bool(label),
+    )

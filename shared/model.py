@@ -1,0 +1,125 @@
+"""Loading the bundled fraud model safely, and scoring an encoded matrix with it.
+
+The artifact is a joblib file holding a plain dict (the XGBoost booster as UBJSON bytes plus the
+fitted feature spec), not a scikit-learn object, so serving needs only NumPy, joblib and XGBoost.
+Unpickling runs code, so the loader first checks the file's sha256 against the metadata written
+next to it by `model/train.py`, as scikit-learn's model-persistence guide recommends, and refuses
+anything that does not match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from shared.features import FeatureSpec, source_fields
+
+logger = logging.getLogger(__name__)
+
+ARTIFACT_NAME: Final = "fraud_model.joblib"
+METADATA_NAME: Final = "fraud_model.metadata.json"
+ARTIFACT_FORMAT: Final = "fraud-runtime-v1"
+
+
+class ModelIntegrityError(RuntimeError):
+    """The artifact is missing, altered, or does not match its metadata; it was not unpickled."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One field's contribution (in log-odds) toward fraud for one transaction."""
+
+    field: str
+    contribution: float
+
+
+@dataclass(frozen=True)
+class FraudModel:
+    """A loaded, verified model: booster, feature spec, decision threshold and version."""
+
+    booster: Any  # xgboost.Booster; typed loosely so importing this module stays cheap.
+    spec: FeatureSpec
+    threshold: float
+    version: str
+    metadata: dict[str, Any]
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Fraud probability per row of an encoded float32 matrix."""
+        if x.shape[0] == 0:
+            return np.empty(0, dtype=np.float32)
+        return np.asarray(self.booster.inplace_predict(x, validate_features=False), dtype=np.float32)
+
+    def reasons(self, x: np.ndarray, top: int = 3) -> list[list[Reason]]:
+        """Top fields pushing each row toward fraud, from XGBoost's exact tree SHAP.
+
+        One-hot columns are folded back into their source field, so a reason reads
+        `category_recipient`, not `category_recipient=jewelry`.
+        """
+        if x.shape[0] == 0:
+            return []
+        import xgboost
+
+        contribs = self.booster.predict(xgboost.DMatrix(x), pred_contribs=True)
+        folded = contribs[:, :-1] @ _FOLD_MATRIX  # drop the bias column, sum per field
+        order = np.argsort(-folded, axis=1)[:, :top]
+        out: list[list[Reason]] = []
+        for row, idx in zip(folded, order, strict=True):
+            out.append([Reason(_FIELDS[j], float(row[j])) for j in idx if row[j] > 0.0])
+        return out
+
+
+_FIELDS: Final = list(dict.fromkeys(source_fields()))
+_FOLD_MATRIX: Final = np.zeros((len(source_fields()), len(_FIELDS)), dtype=np.float32)
+for _col, _field in enumerate(source_fields()):
+    _FOLD_MATRIX[_col, _FIELDS.index(_field)] = 1.0
+
+
+def load_model(model_dir: Path, threshold_override: float | None = None) -> FraudModel:
+    """Verify and load the artifact in `model_dir`; raise `ModelIntegrityError` before unpickling if unsafe."""
+    artifact = model_dir / ARTIFACT_NAME
+    meta_path = model_dir / METADATA_NAME
+    try:
+        metadata = json.loads(meta_path.read_text(encoding="utf-8"))
+        expected = str(metadata["artifact"]["sha256"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelIntegrityError(f"model metadata {meta_path} is missing or unreadable: {exc}") from None
+    try:
+        actual = sha256_of(artifact)
+    except OSError as exc:
+        raise ModelIntegrityError(f"model artifact {artifact} cannot be read: {exc}") from None
+    if actual != expected:
+        raise ModelIntegrityError(
+            f"model artifact {artifact} sha256 {actual[:12]}... does not match its metadata "
+            f"({expected[:12]}...); refusing to load it"
+        )
+
+    import joblib
+    import xgboost
+
+    payload = joblib.load(artifact)
+    if not isinstance(payload, dict) or payload.get("format") != ARTIFACT_FORMAT:
+        raise ModelIntegrityError(f"model artifact {artifact} is not a {ARTIFACT_FORMAT} payload")
+    booster = xgboost.Booster()
+    booster.load_model(bytearray(payload["booster"]))
+    # One thread per worker process: Functions scales out by process, and threads only add
+    # contention at our batch sizes (measured in benchmarks/).
+    booster.set_param({"nthread": 1})
+    spec = FeatureSpec.from_dict(payload["feature_spec"])
+    threshold = float(metadata["threshold"]) if threshold_override is None else threshold_override
+    version = str(metadata["version"])
+    logger.info("loaded fraud model %s (threshold %.4f, sha256 %s)", version, threshold, actual[:12])
+    return FraudModel(booster=booster, spec=spec, threshold=threshold, version=version, metadata=metadata)

@@ -1,0 +1,102 @@
+"""Typed application settings, read once from the environment.
+
+Binding settings (`EVENT_HUB_NAME`, `COSMOS_DATABASE`, the `...Connection` prefixes) are resolved by
+the Functions host through the `%SETTING%` syntax and never read here; this object only holds what
+the Python code itself decides with.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
+
+
+class SettingsError(ValueError):
+    """A setting is present but unusable; the message names it."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be within [{low}, {high}], got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float | None, low: float, high: float) -> float | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be within [{low:g}, {high:g}], got {value:g}")
+    return value
+
+
+def _optional_str(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    return raw or None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app's Python code reads from app settings, parsed and range-checked."""
+
+    # Generator
+    max_generate_count: int = 1000
+    """Upper bound for `count` on POST /api/transactions (GENERATE_MAX_COUNT)."""
+    fraud_rate: float = 0.10
+    """Share of generated transactions that are fraudulent (GENERATOR_FRAUD_RATE)."""
+    generator_seed: int | None = None
+    """Seed for reproducible generation; unset means fresh randomness per call (GENERATOR_SEED)."""
+    timer_count: int = 0
+    """Transactions per timer tick; 0 keeps the timer generator off (GENERATOR_TIMER_COUNT)."""
+
+    # Scoring
+    model_dir: Path = DEFAULT_MODEL_DIR
+    """Folder holding the artifact and its metadata (MODEL_DIR)."""
+    threshold_override: float | None = None
+    """Decision threshold overriding the one stored in the model metadata (FRAUD_THRESHOLD)."""
+
+    # Publishing
+    powerbi_push_url: str | None = None
+    """Push URL of the Power BI streaming/push dataset; unset disables publishing (POWERBI_PUSH_URL)."""
+    powerbi_timeout_s: float = 10.0
+    """Per-request timeout for Power BI (POWERBI_TIMEOUT_SECONDS)."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Parse settings from a mapping (the process environment in production, a dict in tests)."""
+        fraud_rate = _float(env, "GENERATOR_FRAUD_RATE", 0.10, 0.0, 1.0)
+        timeout = _float(env, "POWERBI_TIMEOUT_SECONDS", 10.0, 0.1, 120.0)
+        seed_raw = _optional_str(env, "GENERATOR_SEED")
+        model_dir = _optional_str(env, "MODEL_DIR")
+        return cls(
+            max_generate_count=_int(env, "GENERATE_MAX_COUNT", 1000, 1, 100_000),
+            fraud_rate=0.10 if fraud_rate is None else fraud_rate,
+            generator_seed=None if seed_raw is None else _int(env, "GENERATOR_SEED", 0, 0, 2**63 - 1),
+            timer_count=_int(env, "GENERATOR_TIMER_COUNT", 0, 0, 100_000),
+            model_dir=Path(model_dir) if model_dir else DEFAULT_MODEL_DIR,
+            threshold_override=_float(env, "FRAUD_THRESHOLD", None, 0.0, 1.0),
+            powerbi_push_url=_optional_str(env, "POWERBI_PUSH_URL"),
+            powerbi_timeout_s=10.0 if timeout is None else timeout,
+        )
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings, parsed on first use (not at import, so indexing never fails on them)."""
+    return Settings.from_env(os.environ)
