@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -123,3 +124,31 @@ def load_model(model_dir: Path, threshold_override: float | None = None) -> Frau
     version = str(metadata["version"])
     logger.info("loaded fraud model %s (threshold %.4f, sha256 %s)", version, threshold, actual[:12])
     return FraudModel(booster=booster, spec=spec, threshold=threshold, version=version, metadata=metadata)
+
+
+class LazyModel:
+    """Loads the model on first use, once per process, and remembers a failure.
+
+    Loading at first use rather than import keeps indexing independent of the artifact: a broken
+    model must not turn into "0 functions loaded". Remembering the failure means one clear log
+    line per process instead of one per batch.
+    """
+
+    def __init__(self, loader: Callable[[], FraudModel]) -> None:
+        self._loader = loader
+        self._model: FraudModel | None = None
+        self._error: ModelIntegrityError | None = None
+
+    def get(self) -> FraudModel:
+        """The loaded model; raises the (remembered) `ModelIntegrityError` if it cannot be used."""
+        if self._model is not None:
+            return self._model
+        if self._error is None:
+            try:
+                self._model = self._loader()
+            except ModelIntegrityError as exc:
+                self._error = exc
+                logger.error("fraud model unusable, refusing to score: %s", exc)  # noqa: TRY400 - reason is the message
+                raise
+            return self._model
+        raise self._error

@@ -1,0 +1,84 @@
+"""The host's side of the bindings, for calling functions outside the Functions host.
+
+Tests, the local runner and the benchmark call each function through its real entry point
+(`FunctionBuilder.build().get_user_function()`), so they need what the host would hand over:
+Event Hubs batches decoded by `azure.functions`' own trigger converter from the wire shape the host
+sends for `cardinality=many` + `dataType=binary`, and `Out` objects to collect what a function sets.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any, Generic, TypeVar
+
+import azure.functions as func
+from azure.functions.eventhub import EventHubTriggerConverter
+from azure.functions.meta import Datum
+
+T = TypeVar("T")
+
+
+class Out(func.Out[T], Generic[T]):
+    """What the worker passes for an output binding: holds the value the function sets."""
+
+    def __init__(self) -> None:
+        self._value: T | None = None
+        self.was_set = False
+
+    def set(self, val: T) -> None:
+        self._value = val
+        self.was_set = True
+
+    def get(self) -> T:
+        if self._value is None:
+            raise LookupError("the function did not set this output")
+        return self._value
+
+
+def _host_time(moment: datetime) -> str:
+    # The host writes 7 fractional digits; the converter trims them, so mimic the real shape.
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+
+
+def eventhub_batch(
+    bodies: Sequence[bytes],
+    *,
+    partition: str = "0",
+    first_sequence_number: int = 0,
+    enqueued: Sequence[datetime] | None = None,
+    event_hub: str = "transactions",
+    consumer_group: str = "scoring",
+) -> list[func.EventHubEvent]:
+    """Decode a batch exactly as the Python worker does for an Event Hubs trigger with cardinality=many."""
+    now = datetime.now(UTC)
+    times = list(enqueued) if enqueued is not None else [now] * len(bodies)
+    system_properties = [
+        {
+            "EnqueuedTimeUtc": _host_time(times[i]),
+            "SequenceNumber": first_sequence_number + i,
+            "Offset": str((first_sequence_number + i) * 1024),
+            "PartitionKey": None,
+        }
+        for i in range(len(bodies))
+    ]
+    metadata: dict[str, Datum] = {
+        "SystemPropertiesArray": Datum(json.dumps(system_properties), "json"),
+        "PartitionContext": Datum(
+            json.dumps({"EventHubName": event_hub, "ConsumerGroup": consumer_group, "PartitionId": partition}),
+            "json",
+        ),
+    }
+    data = Datum(SimpleNamespace(bytes=list(bodies)), "collection_bytes")
+    events = EventHubTriggerConverter.decode(data, trigger_metadata=metadata)
+    assert isinstance(events, list), "cardinality=many always decodes to a list"
+    return events
+
+
+def documents(out: Out[func.DocumentList]) -> list[dict[str, Any]]:
+    """The documents a function set on a Cosmos DB output, as plain dicts (empty if never set)."""
+    if not out.was_set:
+        return []
+    return [dict(d) for d in out.get()]

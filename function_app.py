@@ -1,0 +1,12 @@
+"""The function app: one blueprint per pipeline stage, registered here and nowhere else."""
+
+import azure.functions as func
+
+from functions.generate import bp as generate_bp
+from functions.publish import bp as publish_bp
+from functions.score import bp as score_bp
+
+app = func.FunctionApp()
+app.register_functions(generate_bp)
+app.register_functions(score_bp)
+app.register_functions(publish_bp)

@@ -1,0 +1,45 @@
+"""Shared fixtures: clean settings per test, and the app's functions by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from shared.settings import get_settings
+
+APP_SETTINGS = (
+    "GENERATE_MAX_COUNT",
+    "GENERATOR_FRAUD_RATE",
+    "GENERATOR_SEED",
+    "GENERATOR_TIMER_COUNT",
+    "MODEL_DIR",
+    "FRAUD_THRESHOLD",
+    "POWERBI_PUSH_URL",
+    "POWERBI_TIMEOUT_SECONDS",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test starts from default settings, whatever the developer's shell exports."""
+    for name in APP_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def user_function() -> Callable[[str], Callable[..., Any]]:
+    """Look up a function of `function_app.app` by name and return its real entry point."""
+    from function_app import app
+
+    def lookup(name: str) -> Callable[..., Any]:
+        for fn in app.get_functions():
+            if fn.get_function_name() == name:
+                return fn.get_user_function()
+        raise LookupError(name)
+
+    return lookup

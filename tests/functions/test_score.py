@@ -1,0 +1,140 @@
+"""ScoreTransactions called through its real entry point with real EventHubEvent batches."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import functions.score as score_module
+from devhost.bindings import Out, documents, eventhub_batch
+from shared.generator import TransactionGenerator
+from shared.model import LazyModel, load_model
+from shared.settings import get_settings
+
+pytestmark = pytest.mark.unit
+
+Lookup = Callable[[str], Callable[..., Any]]
+
+
+def _bodies(n: int, seed: int = 3) -> list[bytes]:
+    return [json.dumps(r).encode() for r in TransactionGenerator(seed=seed).generate(n)]
+
+
+def _run(fn: Callable[..., Any], bodies: list[bytes], **kwargs: Any) -> tuple[list[dict[str, Any]], ...]:
+    scored: Out[Any] = Out()
+    rejected: Out[Any] = Out()
+    fn(eventhub_batch(bodies, **kwargs), scored, rejected)
+    return documents(scored), documents(rejected)
+
+
+def test_batch_is_scored_into_documents(user_function: Lookup) -> None:
+    """Every good event becomes one scored document carrying the contract and the score fields."""
+    bodies = _bodies(200)
+    scored, rejected = _run(user_function("ScoreTransactions"), bodies, partition="4", first_sequence_number=70)
+    assert rejected == []
+    assert [d["id"] for d in scored] == [json.loads(b)["id"] for b in bodies]
+    doc = scored[0]
+    for key in (
+        "fraud_probability",
+        "is_flagged",
+        "threshold",
+        "model_version",
+        "scored_at",
+        "enqueued_time",
+        "partition",
+        "account_id",
+        "amount",
+        "category_recipient",
+        "is_fraud",
+    ):
+        assert key in doc, key
+    assert doc["partition"] == "4"
+    assert doc["sequence_number"] == 70
+    assert 0.0 <= doc["fraud_probability"] <= 1.0
+    assert doc["is_flagged"] == (doc["fraud_probability"] >= doc["threshold"])
+    assert doc["enqueued_time"].endswith("Z")
+
+
+def test_flagged_documents_carry_reasons(user_function: Lookup) -> None:
+    """Flagged documents name up to three fields that pushed toward fraud; others carry none."""
+    scored, _ = _run(user_function("ScoreTransactions"), _bodies(500))
+    flagged = [d for d in scored if d["is_flagged"]]
+    assert flagged, "a 10% fraud sample should flag something"
+    for d in flagged:
+        assert 1 <= len(d["reasons"]) <= 3
+        contributions = [r["contribution"] for r in d["reasons"]]
+        assert contributions == sorted(contributions, reverse=True)
+    assert all(d["reasons"] == [] for d in scored if not d["is_flagged"])
+
+
+def test_bad_events_are_rejected_not_fatal(user_function: Lookup) -> None:
+    """Bad JSON, non-UTF-8, wrong fields and duplicates go to `rejected`; the rest is scored."""
+    good = _bodies(5)
+    broken = dict(json.loads(good[0]), id="other-id", amount="lots")
+    bodies = [b"{not json", b"\xff\xfe", json.dumps(broken).encode(), *good, good[1]]
+    scored, rejected = _run(user_function("ScoreTransactions"), bodies)
+    assert len(scored) + len(rejected) == len(bodies)
+    assert len(scored) == 5
+    reasons = [(d["field"], d["reason"]) for d in rejected]
+    assert reasons == [
+        ("body", "invalid_json"),
+        ("body", "invalid_json"),
+        ("amount", "wrong_type"),
+        ("id", "duplicate_id"),
+    ]
+    assert rejected[0]["raw_body"] == "{not json"
+    assert rejected[1]["raw_body"] is None
+    assert rejected[1]["raw_body_base64"] == "//4="
+    assert len({d["id"] for d in rejected}) == 4
+
+
+def test_replayed_batch_yields_same_ids(user_function: Lookup) -> None:
+    """A redelivered batch produces the same document ids, so Cosmos upserts overwrite."""
+    bodies = [*_bodies(50), b"garbage"]
+    fn = user_function("ScoreTransactions")
+    first = _run(fn, bodies, first_sequence_number=10)
+    second = _run(fn, bodies, first_sequence_number=10)
+    assert [d["id"] for d in first[0]] == [d["id"] for d in second[0]]
+    assert [d["id"] for d in first[1]] == [d["id"] for d in second[1]]
+
+
+def test_empty_batch_sets_empty_outputs(user_function: Lookup) -> None:
+    """An empty delivery writes nothing and does not fail."""
+    scored, rejected = _run(user_function("ScoreTransactions"), [])
+    assert scored == []
+    assert rejected == []
+
+
+def test_threshold_override_setting(user_function: Lookup, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FRAUD_THRESHOLD overrides the metadata threshold."""
+    monkeypatch.setattr(
+        score_module, "_model", LazyModel(lambda: load_model(get_settings().model_dir, 0.0))
+    )
+    scored, _ = _run(user_function("ScoreTransactions"), _bodies(20))
+    assert all(d["is_flagged"] and d["threshold"] == 0.0 for d in scored)
+
+
+def test_broken_model_rejects_batch_instead_of_losing_it(
+    user_function: Lookup, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A tampered artifact is refused: the batch lands in `rejected` with a reason, one log line per process."""
+    from pathlib import Path
+
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    src = Path(get_settings().model_dir)
+    for name in ("fraud_model.joblib", "fraud_model.metadata.json"):
+        (model_dir / name).write_bytes((src / name).read_bytes())
+    artifact = model_dir / "fraud_model.joblib"
+    artifact.write_bytes(artifact.read_bytes()[:-10])
+    monkeypatch.setattr(score_module, "_model", LazyModel(lambda: load_model(model_dir)))
+    fn = user_function("ScoreTransactions")
+    for _ in range(2):
+        scored, rejected = _run(fn, _bodies(10))
+        assert scored == []
+        assert len(rejected) == 10
+        assert {d["reason"] for d in rejected} == {"model_unavailable"}
+    assert sum("refusing to score" in r.getMessage() for r in caplog.records) == 1

@@ -1,0 +1,82 @@
+"""The transaction contract accepts what the generator makes and rejects the rest with a named field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared import contract as c
+from shared.generator import TransactionGenerator
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def good() -> dict[str, Any]:
+    return TransactionGenerator(seed=7).generate(1)[0]
+
+
+def test_generated_record_is_valid(good: dict[str, Any]) -> None:
+    """A generated record validates and keeps its identity and label."""
+    tx = c.validate(good)
+    assert tx.id == good["id"]
+    assert tx.account_id == good["account_id"]
+    assert tx.is_fraud == bool(good["is_fraud"])
+    assert c.category_value("day_of_week", tx.day_of_week) == good["day_of_week"]
+
+
+def test_label_is_optional(good: dict[str, Any]) -> None:
+    """Unlabelled transactions (production traffic) are valid; the label is never required."""
+    del good["is_fraud"]
+    assert c.validate(good).is_fraud is None
+
+
+def test_integral_float_accepted_for_integer_field(good: dict[str, Any]) -> None:
+    """JSON producers that write 2.0 for 2 are not punished."""
+    good["children"] = 2.0
+    assert c.validate(good).children == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        ({"amount": None}, "amount", "missing"),
+        ({"amount": "12.5"}, "amount", "wrong_type"),
+        ({"amount": True}, "amount", "wrong_type"),
+        ({"amount": -3.0}, "amount", "out_of_range"),
+        ({"amount": 0.0}, "amount", "out_of_range"),
+        ({"amount": float("nan")}, "amount", "not_finite"),
+        ({"income": float("inf")}, "income", "not_finite"),
+        ({"old_balance": 1e300}, "old_balance", "out_of_range"),
+        ({"credit": 2}, "credit", "out_of_range"),
+        ({"children": 1.5}, "children", "wrong_type"),
+        ({"month": 13}, "month", "unknown_category"),
+        ({"month": "10"}, "month", "wrong_type"),
+        ({"day_of_week": "Funday"}, "day_of_week", "unknown_category"),
+        ({"category_recipient": ["food_store"]}, "category_recipient", "wrong_type"),
+        ({"transaction_type": None}, "transaction_type", "missing"),
+        ({"id": ""}, "id", "out_of_range"),
+        ({"id": "a/b"}, "id", "invalid_value"),
+        ({"id": 42}, "id", "wrong_type"),
+        ({"account_id": None}, "account_id", "wrong_type"),
+        ({"timestamp": "yesterday"}, "timestamp", "invalid_value"),
+        ({"timestamp": "2026-11-21T10:00:00"}, "timestamp", "invalid_value"),
+        ({"timestamp": "2026-11-21T10:00:00+02:00"}, "timestamp", "invalid_value"),
+        ({"is_fraud": 2}, "is_fraud", "invalid_value"),
+        ({"is_fraud": "yes"}, "is_fraud", "invalid_value"),
+    ],
+)
+def test_bad_field_is_named(good: dict[str, Any], change: dict[str, Any], field: str, reason: str) -> None:
+    """Each fault names the field and a stable reason code."""
+    good.update(change)
+    with pytest.raises(c.InvalidTransactionError) as info:
+        c.validate(good)
+    assert (info.value.rejection.field, info.value.rejection.reason) == (field, reason)
+
+
+def test_non_object_rejected() -> None:
+    """A JSON array or scalar is not a transaction."""
+    with pytest.raises(c.InvalidTransactionError) as info:
+        c.validate([1, 2])
+    assert info.value.rejection.field == "body"
