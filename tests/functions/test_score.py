@@ -110,9 +110,7 @@ def test_empty_batch_sets_empty_outputs(user_function: Lookup) -> None:
 
 def test_threshold_override_setting(user_function: Lookup, monkeypatch: pytest.MonkeyPatch) -> None:
     """FRAUD_THRESHOLD overrides the metadata threshold."""
-    monkeypatch.setattr(
-        score_module, "_model", LazyModel(lambda: load_model(get_settings().model_dir, 0.0))
-    )
+    monkeypatch.setattr(score_module, "_model", LazyModel(lambda: load_model(get_settings().model_dir, 0.0)))
     scored, _ = _run(user_function("ScoreTransactions"), _bodies(20))
     assert all(d["is_flagged"] and d["threshold"] == 0.0 for d in scored)
 

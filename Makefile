@@ -1,0 +1,44 @@
+# Two commands matter: `make demo` and `make test`. Both set up everything they need first.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+# CI turns "a service could not start" from a skip into a failure.
+export REQUIRE_SERVICES ?= $(if $(filter true,$(CI)),1,0)
+
+.PHONY: setup demo test lint unit train clean
+
+$(PY_STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python 3.11+ needed, found " + sys.version'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(PY_STAMP) $(NODE_STAMP)
+
+demo: $(PY_STAMP)
+	$(PY) -m devhost.demo
+
+lint: $(PY_STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy .
+
+test: setup lint
+	$(PY) -m pytest
+
+unit: $(PY_STAMP)
+	$(PY) -m pytest -m unit
+
+train: $(PY_STAMP)
+	$(PY) -m model.train
+
+clean:
+	rm -rf $(VENV) node_modules .data .test-output .mypy_cache .ruff_cache .pytest_cache
