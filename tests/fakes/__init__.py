@@ -1,0 +1,1 @@
+"""Hand-written stand-ins for external services (Power BI, ...) that tests run against locally."""

@@ -1,0 +1,150 @@
+"""PublishToPowerBI: binding metadata, and the handler through its real entry point against the fake."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+import functions.publish as publish
+from functions.publish import bp
+from shared.powerbi import ROW_SCHEMA, PowerBIPushClient, PowerBIUnavailableError, to_row
+from shared.settings import get_settings
+from tests.fakes.powerbi_server import FakeClock, FakePowerBI, Fault
+from tests.shared.test_powerbi import _doc
+
+pytestmark = pytest.mark.integration
+
+
+def _function() -> Any:
+    app = func.FunctionApp()
+    app.register_functions(bp)
+    return next(fn for fn in app.get_functions() if fn.get_function_name() == "PublishToPowerBI")
+
+
+def _handler() -> Callable[[func.DocumentList], None]:
+    handler: Callable[[func.DocumentList], None] = _function().get_user_function()
+    return handler
+
+
+def _documents(docs: list[dict[str, Any]]) -> func.DocumentList:
+    return func.DocumentList([func.Document.from_dict(d) for d in docs])
+
+
+@pytest.fixture(autouse=True)
+def fresh_process() -> Iterator[None]:
+    """Each test sees a new process: no cached client, no 'publishing is off' notice given yet."""
+    publish._client.cache_clear()
+    publish._announce_publishing_off.cache_clear()
+    yield
+    publish._client.cache_clear()
+    publish._announce_publishing_off.cache_clear()
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakePowerBI]:
+    """The Power BI fake, with POWERBI_PUSH_URL pointing at it and settings re-read."""
+    with FakePowerBI(schema=ROW_SCHEMA) as server:
+        monkeypatch.setenv("POWERBI_PUSH_URL", server.url)
+        get_settings.cache_clear()
+        yield server
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """Make the handler's client sleep on a fake clock: patched where the handler names the class."""
+    fake_clock = FakeClock()
+    monkeypatch.setattr(
+        publish, "PowerBIPushClient", functools.partial(PowerBIPushClient, sleep=fake_clock.sleep, clock=fake_clock)
+    )
+    return fake_clock
+
+
+def test_trigger_binding_metadata() -> None:
+    """A Cosmos DB change-feed trigger on the scored container that never creates its lease container."""
+    bindings = json.loads(_function().get_function_json())["bindings"]
+    assert len(bindings) == 1
+    trigger = bindings[0]
+    assert trigger["type"] == "cosmosDBTrigger"
+    assert trigger["direction"] == "IN"
+    assert trigger["name"] == "documents"
+    assert trigger["connection"] == "CosmosDBConnection"
+    assert trigger["databaseName"] == "%COSMOS_DATABASE%"
+    assert trigger["containerName"] == "%COSMOS_SCORED_CONTAINER%"
+    assert trigger["leaseContainerName"] == "%COSMOS_LEASE_CONTAINER%"
+    assert trigger["createLeaseContainerIfNotExists"] is False
+
+
+def test_retry_policy_is_exponential_backoff() -> None:
+    """The function carries an exponential-backoff retry policy, so a raised batch is re-delivered."""
+    policy = _function().get_settings_dict("retry_policy")
+    assert policy is not None
+    assert policy["strategy"] == "exponential_backoff"
+    assert int(policy["max_retry_count"]) > 0
+    assert policy["minimum_interval"] == "00:00:10"
+    assert policy["maximum_interval"] == "00:05:00"
+
+
+def test_documents_arrive_as_rows(fake: FakePowerBI, caplog: pytest.LogCaptureFixture) -> None:
+    """Every scored document reaches Power BI as its to_row row, and the counts are logged."""
+    docs = [_doc(i, is_flagged=i % 2 == 0) for i in range(7)]
+    with caplog.at_level(logging.INFO, logger="functions.publish"):
+        _handler()(_documents(docs))
+    assert fake.rows == [to_row(d) for d in docs]
+    assert any("published 7 of 7 documents" in r.getMessage() for r in caplog.records)
+
+
+def test_client_is_created_once_per_process(fake: FakePowerBI) -> None:
+    """Two invocations share one client, so its pacing window sees every POST of the process."""
+    handler = _handler()
+    handler(_documents([_doc(1)]))
+    handler(_documents([_doc(2)]))
+    assert publish._client.cache_info().misses == 1
+    assert [r["id"] for r in fake.rows] == ["tx-000001", "tx-000002"]
+
+
+def test_malformed_document_is_set_aside(fake: FakePowerBI, caplog: pytest.LogCaptureFixture) -> None:
+    """A document that cannot become a row is skipped with a warning; the rest are published."""
+    broken = _doc(1)
+    del broken["fraud_probability"]
+    with caplog.at_level(logging.WARNING, logger="functions.publish"):
+        _handler()(_documents([_doc(0), broken, _doc(2)]))
+    assert [r["id"] for r in fake.rows] == ["tx-000000", "tx-000002"]
+    assert any("tx-000001" in r.getMessage() and "fraud_probability" in r.getMessage() for r in caplog.records)
+
+
+def test_without_url_logs_once_and_sends_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    """With no POWERBI_PUSH_URL two invocations log 'off' once and never build a client."""
+    with FakePowerBI() as server, caplog.at_level(logging.INFO, logger="functions.publish"):
+        handler = _handler()
+        handler(_documents([_doc(0)]))
+        handler(_documents([_doc(1)]))
+        assert server.posts == []
+    notices = [r for r in caplog.records if "publishing to Power BI is off" in r.getMessage()]
+    assert len(notices) == 1
+    assert notices[0].levelno == logging.INFO
+    assert publish._client.cache_info().currsize == 0
+
+
+def test_unavailable_power_bi_raises_for_the_retry_policy(fake: FakePowerBI, clock: FakeClock) -> None:
+    """When Power BI keeps failing, the handler raises so the trigger's retry policy re-delivers."""
+    fake.script(*[Fault.http(503)] * 5)
+    with pytest.raises(PowerBIUnavailableError):
+        _handler()(_documents([_doc(0), _doc(1)]))
+    assert fake.rows == []
+    assert len(clock.sleeps) == 4
+
+
+def test_rejection_is_logged_not_raised(fake: FakePowerBI, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    """A definite rejection (400) is logged with its count and does not fail the invocation."""
+    fake.script(Fault.http(400))
+    with caplog.at_level(logging.ERROR):
+        _handler()(_documents([_doc(0), _doc(1)]))
+    assert "power bi rejected 2 rows: HTTP 400" in caplog.messages
+    assert clock.sleeps == []
+    assert fake.key not in caplog.text
