@@ -9,8 +9,9 @@ sends for `cardinality=many` + `dataType=binary`, and `Out` objects to collect w
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import cache
 from types import SimpleNamespace
 from typing import Any, Generic, TypeVar
 
@@ -19,6 +20,24 @@ from azure.functions.eventhub import EventHubTriggerConverter
 from azure.functions.meta import Datum
 
 T = TypeVar("T")
+
+
+@cache
+def indexed_functions() -> dict[str, Any]:
+    """`function_app.app`'s functions by name, indexed once as the worker does.
+
+    `FunctionApp.get_functions()` remembers the names it has seen, so a second call reports every
+    function as a duplicate; everything outside the host goes through this one cached index.
+    """
+    from function_app import app
+
+    return {str(fn.get_function_name()): fn for fn in app.get_functions()}
+
+
+def user_function(name: str) -> Callable[..., Any]:
+    """The real entry point of one function, as the worker invokes it."""
+    entry: Callable[..., Any] = indexed_functions()[name].get_user_function()
+    return entry
 
 
 class Out(func.Out[T], Generic[T]):

@@ -9,21 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import azure.functions as func
 
-from devhost.bindings import Out, documents, eventhub_batch
-
-
-def _function(name: str) -> Callable[..., Any]:
-    from function_app import app
-
-    for fn in app.get_functions():
-        if fn.get_function_name() == name:
-            return fn.get_user_function()
-    raise LookupError(name)
+from devhost.bindings import Out, documents, eventhub_batch, user_function
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,13 +26,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     out: Out[list[str]] = Out()
     request = func.HttpRequest(method="POST", url="/api/transactions", params={"count": str(args.count)}, body=b"")
-    response = _function("GenerateTransactions")(request, out)
+    response = user_function("GenerateTransactions")(request, out)
     if response.status_code != 200:
         print(response.get_body().decode(), file=sys.stderr)
         return 1
     bodies = [b.encode() for b in out.get()]
 
-    score = _function("ScoreTransactions")
+    score = user_function("ScoreTransactions")
     scored_docs: list[dict[str, Any]] = []
     rejected_docs: list[dict[str, Any]] = []
     for start in range(0, len(bodies), args.batch_size):

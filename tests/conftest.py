@@ -34,12 +34,6 @@ def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def user_function() -> Callable[[str], Callable[..., Any]]:
     """Look up a function of `function_app.app` by name and return its real entry point."""
-    from function_app import app
-
-    def lookup(name: str) -> Callable[..., Any]:
-        for fn in app.get_functions():
-            if fn.get_function_name() == name:
-                return fn.get_user_function()
-        raise LookupError(name)
+    from devhost.bindings import user_function as lookup
 
     return lookup

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 from azure.cosmos import CosmosClient
 
-from tests.integration.cosmos_server import CosmosServer, CosmosSink
+from devhost.cosmos_store import CosmosStore
+from tests.integration.cosmos_server import CosmosServer
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -35,8 +36,8 @@ def cosmos_client(cosmos_server: CosmosServer) -> Iterator[CosmosClient]:
 
 
 @pytest.fixture
-def cosmos_sink(cosmos_client: CosmosClient) -> Iterator[CosmosSink]:
+def cosmos_sink(cosmos_client: CosmosClient) -> Iterator[CosmosStore]:
     """A sink over a fresh database with the `scored` and `rejected` containers, dropped afterwards."""
     database = f"test-{uuid.uuid4().hex}"
-    yield CosmosSink(cosmos_client, database)
+    yield CosmosStore(cosmos_client, database)
     cosmos_client.delete_database(database)

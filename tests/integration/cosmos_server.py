@@ -1,11 +1,9 @@
-"""A local Cosmos DB (@vercel/cosmosdb-server) for tests, and a sink that writes to it like the output binding."""
+"""A local Cosmos DB (@vercel/cosmosdb-server) for tests; `devhost.cosmos_store` writes to it as the binding does."""
 
 from __future__ import annotations
 
 import base64
-import json
 import logging
-import math
 import os
 import re
 import shutil
@@ -14,13 +12,12 @@ import subprocess
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import MappingProxyType, TracebackType
-from typing import Any, Self, cast
+from types import TracebackType
+from typing import Self
 
 import pytest
-from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
+from azure.cosmos import CosmosClient
 
 logger = logging.getLogger(__name__)
 
@@ -45,16 +42,6 @@ _READY = re.compile(rb"cosmosdb-server listening on 127\.0\.0\.1:(\d+)")
 
 # The server accepts any key; the SDK only needs one that decodes as base64.
 KEY = base64.b64encode(b"cosmosdb-server accepts any key").decode("ascii")
-
-SCORED = "scored"
-REJECTED = "rejected"
-# Rejected documents carry no account_id (a body that failed validation has none to trust), so
-# that container is partitioned on /id: every document has one, and it is how rejects are read.
-PARTITION_KEYS: Mapping[str, str] = MappingProxyType({SCORED: "/account_id", REJECTED: "/id"})
-
-# Properties the server (and Cosmos DB) adds to every stored item.
-SYSTEM_PROPERTIES = frozenset({"_rid", "_self", "_etag", "_ts", "_attachments", "_lsn"})
-_FORBIDDEN_ID_CHARACTERS = frozenset("/\\?#")
 
 
 def _services_required() -> bool:
@@ -187,114 +174,3 @@ class CosmosServer:
                 if time.monotonic() > deadline:
                     raise
             time.sleep(0.05)
-
-
-def _as_json(document: Mapping[str, Any]) -> dict[str, Any]:
-    # The worker sends output documents to the host as JSON text; a value that does not survive
-    # that (a datetime, a set, NaN) must fail here as it would in Azure, not be fixed up by the SDK.
-    try:
-        text = json.dumps(dict(document), allow_nan=False)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"document {document.get('id')!r} is not valid JSON: {error}") from error
-    body: dict[str, Any] = json.loads(text)
-    return body
-
-
-def _partition_key_value(body: Mapping[str, Any], path: str) -> Any:
-    value: Any = body
-    for part in path.strip("/").split("/"):
-        value = value.get(part) if isinstance(value, Mapping) else None
-    return value
-
-
-class CosmosSink:
-    """Writes documents the way the Functions Cosmos DB output binding does: upsert each by id within its partition.
-
-    Checks the server would let through but Cosmos DB would not treat the same way are made here,
-    before anything is written, so a test cannot pass against the server and then fail in Azure.
-    """
-
-    def __init__(
-        self, client: CosmosClient, database: str, container_partition_keys: Mapping[str, str] = PARTITION_KEYS
-    ) -> None:
-        self.database_name = database
-        self._database = client.create_database_if_not_exists(database)
-        self._partition_keys = dict(container_partition_keys)
-        self._containers: dict[str, ContainerProxy] = {
-            name: self._database.create_container_if_not_exists(name, partition_key=PartitionKey(path=path))
-            for name, path in self._partition_keys.items()
-        }
-
-    def _container(self, name: str) -> ContainerProxy:
-        try:
-            return self._containers[name]
-        except KeyError:
-            raise ValueError(f"unknown container {name!r}; this sink has {sorted(self._containers)}") from None
-
-    def _checked(self, container_name: str, document: Mapping[str, Any]) -> dict[str, Any]:
-        body = _as_json(document)
-        doc_id = body.get("id")
-        if not isinstance(doc_id, str) or not doc_id or _FORBIDDEN_ID_CHARACTERS.intersection(doc_id):
-            raise ValueError(f"document id {doc_id!r} is not a non-empty string without / \\ ? #")
-        path = self._partition_keys[container_name]
-        value = _partition_key_value(body, path)
-        # cosmosdb-server files a null, missing, empty or zero partition key value under the
-        # document's id, so null and missing would collide; Cosmos DB keeps them apart.
-        usable = isinstance(value, str | int | float) and not isinstance(value, bool) and bool(value)
-        if not usable or (isinstance(value, float) and not math.isfinite(value)):
-            raise ValueError(
-                f"document {doc_id!r} has partition key {path} = {value!r}, which cosmosdb-server does not "
-                f"store as Cosmos DB does; give {container_name!r} a partition key every document has"
-            )
-        return body
-
-    def upsert(self, container_name: str, documents: Iterable[Mapping[str, Any]]) -> int:
-        """Upsert every document (a `func.DocumentList` or plain dicts); returns how many were written.
-
-        Like the worker, which serialises the whole list before the host writes any of it, nothing
-        is written when one document is invalid.
-        """
-        if isinstance(documents, Mapping):
-            raise TypeError("upsert takes a list of documents, not one document")
-        container = self._container(container_name)
-        bodies = [self._checked(container_name, document) for document in documents]
-        for body in bodies:
-            container.upsert_item(body)
-        return len(bodies)
-
-    def count(self, container_name: str) -> int:
-        """How many items the container holds."""
-        query = "SELECT VALUE COUNT(1) FROM c"
-        (total,) = self._container(container_name).query_items(query, enable_cross_partition_query=True)
-        return int(cast(Any, total))
-
-    def ids(self, container_name: str) -> list[str]:
-        """Every item's id, sorted; an id stored under two partition key values appears twice."""
-        query = "SELECT VALUE c.id FROM c"
-        return sorted(
-            str(i) for i in self._container(container_name).query_items(query, enable_cross_partition_query=True)
-        )
-
-    def items(self, container_name: str) -> list[dict[str, Any]]:
-        """Every item as written (system properties removed), sorted by id."""
-        found = (
-            {k: v for k, v in item.items() if k not in SYSTEM_PROPERTIES}
-            for item in self._container(container_name).read_all_items()
-        )
-        return sorted(found, key=lambda item: (item["id"], json.dumps(item, sort_keys=True)))
-
-    def get(self, container_name: str, doc_id: str, partition_key: str | float) -> dict[str, Any] | None:
-        """The item with this id and partition key value, or None.
-
-        A query rather than `read_item`: the server answers a point read of a missing id with a 500.
-        """
-        path = self._partition_keys[container_name].strip("/").split("/")
-        field = "c" + "".join(f"[{json.dumps(part)}]" for part in path)
-        query = f"SELECT * FROM c WHERE c.id = @id AND {field} = @pk"
-        parameters: list[dict[str, Any]] = [{"name": "@id", "value": doc_id}, {"name": "@pk", "value": partition_key}]
-        found = list(
-            self._container(container_name).query_items(query, parameters=parameters, enable_cross_partition_query=True)
-        )
-        if not found:
-            return None
-        return {k: v for k, v in found[0].items() if k not in SYSTEM_PROPERTIES}

@@ -13,8 +13,9 @@ import pytest
 from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 from azure.cosmos.exceptions import CosmosHttpResponseError
 
+from devhost.cosmos_store import REJECTED, SCORED, CosmosStore
 from tests.integration import cosmos_server
-from tests.integration.cosmos_server import REJECTED, SCORED, CosmosServer, CosmosSink
+from tests.integration.cosmos_server import CosmosServer
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +27,7 @@ def scored_docs(n: int, *, amount: float = 10.0) -> list[dict[str, Any]]:
     ]
 
 
-def test_upsert_of_100_documents_stores_100(cosmos_sink: CosmosSink) -> None:
+def test_upsert_of_100_documents_stores_100(cosmos_sink: CosmosStore) -> None:
     """A fresh database starts empty; 100 distinct documents become 100 items."""
     assert cosmos_sink.count(SCORED) == 0
 
@@ -36,7 +37,7 @@ def test_upsert_of_100_documents_stores_100(cosmos_sink: CosmosSink) -> None:
     assert cosmos_sink.ids(SCORED) == [f"tx-{i:04d}" for i in range(100)]
 
 
-def test_replayed_batch_overwrites_instead_of_duplicating(cosmos_sink: CosmosSink) -> None:
+def test_replayed_batch_overwrites_instead_of_duplicating(cosmos_sink: CosmosStore) -> None:
     """Upserting the same ids again (a redelivered batch) updates the items in place."""
     cosmos_sink.upsert(SCORED, scored_docs(100, amount=10.0))
 
@@ -46,7 +47,7 @@ def test_replayed_batch_overwrites_instead_of_duplicating(cosmos_sink: CosmosSin
     assert {item["amount"] for item in cosmos_sink.items(SCORED)} == {99.5}
 
 
-def test_same_id_under_two_partition_key_values_is_two_items(cosmos_sink: CosmosSink) -> None:
+def test_same_id_under_two_partition_key_values_is_two_items(cosmos_sink: CosmosStore) -> None:
     """Cosmos DB keys an item by (partition key value, id): ids are unique only within one partition."""
     cosmos_sink.upsert(SCORED, [{"id": "tx-1", "account_id": "A", "n": 1}, {"id": "tx-1", "account_id": "B", "n": 2}])
     cosmos_sink.upsert(SCORED, [{"id": "tx-1", "account_id": "A", "n": 3}])
@@ -58,7 +59,7 @@ def test_same_id_under_two_partition_key_values_is_two_items(cosmos_sink: Cosmos
     assert cosmos_sink.get(SCORED, "tx-1", "C") is None
 
 
-def test_items_read_back_as_written(cosmos_sink: CosmosSink) -> None:
+def test_items_read_back_as_written(cosmos_sink: CosmosStore) -> None:
     """Every JSON type survives the round trip; only the system properties are added (and removed again)."""
     doc = {
         "id": "tx-ü-1",
@@ -78,7 +79,7 @@ def test_items_read_back_as_written(cosmos_sink: CosmosSink) -> None:
     assert cosmos_sink.get(SCORED, "tx-ü-1", "acct-1") == doc
 
 
-def test_function_output_is_accepted(cosmos_sink: CosmosSink) -> None:
+def test_function_output_is_accepted(cosmos_sink: CosmosStore) -> None:
     """What a function sets on its output, a `func.DocumentList`, goes in unchanged."""
     docs = func.DocumentList(func.Document.from_dict(d) for d in scored_docs(3))
 
@@ -86,7 +87,7 @@ def test_function_output_is_accepted(cosmos_sink: CosmosSink) -> None:
     assert cosmos_sink.items(SCORED) == sorted(scored_docs(3), key=lambda d: d["id"])
 
 
-def test_rejected_container_takes_documents_without_account_id(cosmos_sink: CosmosSink) -> None:
+def test_rejected_container_takes_documents_without_account_id(cosmos_sink: CosmosStore) -> None:
     """`rejected` is partitioned on /id, so a reject with a null or absent account_id is stored and replayable."""
     rejects: list[dict[str, Any]] = [
         {"id": "rejected-1", "reason": "invalid_json", "raw_body": "{"},
@@ -114,7 +115,7 @@ def test_rejected_container_takes_documents_without_account_id(cosmos_sink: Cosm
         ({"id": "x", "account_id": {"k": 1}}, "partition key /account_id = {'k': 1}"),
     ],
 )
-def test_invalid_document_fails_the_whole_batch(cosmos_sink: CosmosSink, bad: dict[str, Any], message: str) -> None:
+def test_invalid_document_fails_the_whole_batch(cosmos_sink: CosmosStore, bad: dict[str, Any], message: str) -> None:
     """One unwritable document fails the call before anything is written, as the worker's serialisation would."""
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("{", r"\{")):
         cosmos_sink.upsert(SCORED, [*scored_docs(2), bad])
@@ -122,7 +123,7 @@ def test_invalid_document_fails_the_whole_batch(cosmos_sink: CosmosSink, bad: di
     assert cosmos_sink.count(SCORED) == 0
 
 
-def test_misuse_is_refused(cosmos_sink: CosmosSink) -> None:
+def test_misuse_is_refused(cosmos_sink: CosmosStore) -> None:
     """A single document instead of a list, or an unknown container, is an error rather than a silent no-op."""
     with pytest.raises(TypeError, match="list of documents"):
         cosmos_sink.upsert(SCORED, func.Document.from_dict(scored_docs(1)[0]))
@@ -130,17 +131,17 @@ def test_misuse_is_refused(cosmos_sink: CosmosSink) -> None:
         cosmos_sink.upsert("scores", scored_docs(1))
 
 
-def test_sink_creation_is_idempotent(cosmos_client: CosmosClient, cosmos_sink: CosmosSink) -> None:
+def test_sink_creation_is_idempotent(cosmos_client: CosmosClient, cosmos_sink: CosmosStore) -> None:
     """A second sink over the same database reuses its containers and sees their items."""
     cosmos_sink.upsert(SCORED, scored_docs(5))
 
-    again = CosmosSink(cosmos_client, cosmos_sink.database_name)
+    again = CosmosStore(cosmos_client, cosmos_sink.database_name)
 
     assert again.count(SCORED) == 5
 
 
 @pytest.fixture
-def raw_container(cosmos_client: CosmosClient, cosmos_sink: CosmosSink) -> ContainerProxy:
+def raw_container(cosmos_client: CosmosClient, cosmos_sink: CosmosStore) -> ContainerProxy:
     """The sink's `scored` container through the bare SDK, holding two accounts' items."""
     cosmos_sink.upsert(SCORED, scored_docs(4))
     return cosmos_client.get_database_client(cosmos_sink.database_name).get_container_client(SCORED)

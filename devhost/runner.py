@@ -1,0 +1,263 @@
+"""The local pipeline: the app's own functions, with this process playing the Functions host.
+
+Generate → partitioned stream → ScoreTransactions → store → change feed → PublishToPowerBI, each
+function called through its real entry point with real `azure.functions` objects, and the
+bindings reproduced with their Azure semantics: the Event Hubs trigger reads each partition in
+order in batches of at most `maxEventBatchSize` (from host.json), the Cosmos DB outputs upsert by
+id, and the change-feed trigger delivers persisted documents after a lease position.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import azure.functions as func
+import numpy as np
+
+from devhost.bindings import Out, documents, eventhub_batch, user_function
+from devhost.stream import EventStream, StoredEvent
+
+ROOT = Path(__file__).resolve().parent.parent
+LEASE_NAME = "PublishToPowerBI"
+
+
+class Store(Protocol):
+    """What the runner needs from a document store: the Cosmos DB binding semantics."""
+
+    def upsert(self, container: str, documents: Sequence[Mapping[str, Any]]) -> None: ...
+    def changes(self, container: str, after: int, limit: int) -> tuple[list[dict[str, Any]], int]: ...
+    def lease(self, name: str) -> int: ...
+    def commit_lease(self, name: str, position: int) -> None: ...
+    def count(self, container: str) -> int: ...
+
+
+class Observer(Protocol):
+    """Receives what the pipeline does (the live dashboard implements it)."""
+
+    def record_generated(self, count: int) -> None: ...
+    def record_published(self, rows: Sequence[Mapping[str, Any]]) -> None: ...
+    def record_rejected(self, count: int, reasons: Mapping[str, int] | None = None) -> None: ...
+    def record_latencies(self, seconds: Sequence[float]) -> None: ...
+
+
+def host_event_hub_options(host_json: Path = ROOT / "host.json") -> dict[str, int]:
+    """Batch size and prefetch the host would use, read from host.json (extension defaults otherwise)."""
+    options = json.loads(host_json.read_text()).get("extensions", {}).get("eventHubs", {})
+    return {
+        "max_batch": int(options.get("maxEventBatchSize", 100)),
+        "prefetch": int(options.get("prefetchCount", 300)),
+    }
+
+
+class LatencyHistogram:
+    """Enqueue→stored latencies in 1 ms buckets up to 60 s: exact enough, flat memory for any run length."""
+
+    def __init__(self, max_ms: int = 60_000) -> None:
+        self.counts = np.zeros(max_ms + 1, dtype=np.int64)
+
+    def add(self, seconds: Sequence[float]) -> None:
+        ms = np.minimum((np.asarray(seconds) * 1000.0).astype(np.int64), len(self.counts) - 1)
+        np.add.at(self.counts, np.maximum(ms, 0), 1)
+
+    def percentile(self, q: float) -> float:
+        """The q-th percentile in seconds (upper edge of its bucket); 0 when empty."""
+        total = int(self.counts.sum())
+        if total == 0:
+            return 0.0
+        rank = int(np.searchsorted(np.cumsum(self.counts), q / 100.0 * total))
+        return (rank + 1) / 1000.0
+
+
+@dataclass
+class RunSummary:
+    generated: int = 0
+    scored: int = 0
+    rejected: int = 0
+    flagged: int = 0
+    published: int = 0
+    true_positives: int = 0
+    labelled_fraud: int = 0
+    elapsed_s: float = 0.0
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    rejected_reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def precision(self) -> float:
+        return self.true_positives / self.flagged if self.flagged else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.true_positives / self.labelled_fraud if self.labelled_fraud else 0.0
+
+    @property
+    def events_per_s(self) -> float:
+        return (self.scored + self.rejected) / self.elapsed_s if self.elapsed_s else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "generated": self.generated,
+            "scored": self.scored,
+            "rejected": self.rejected,
+            "flagged": self.flagged,
+            "published": self.published,
+            "precision": round(self.precision, 4),
+            "recall": round(self.recall, 4),
+            "events_per_s": round(self.events_per_s, 1),
+            "latency_p50_s": self.latency.percentile(50),
+            "latency_p99_s": self.latency.percentile(99),
+            "elapsed_s": round(self.elapsed_s, 3),
+            "rejected_reasons": dict(self.rejected_reasons),
+        }
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    events: int = 10_000
+    rate: float | None = None
+    """Events per second to generate; None generates as fast as the pipeline consumes."""
+    partitions: int = 4
+    duration_s: float | None = None
+    """Stop generating after this many seconds even if `events` were not all sent."""
+    max_batch: int = 1000
+    prefetch: int = 2000
+    chunk: int = 1000
+    """Events per GenerateTransactions call (bounded by GENERATE_MAX_COUNT)."""
+    publish_batch: int = 5000
+    """Change-feed documents per PublishToPowerBI invocation (maxItemsPerInvocation)."""
+    retain_per_partition: int = 100_000
+
+
+class LocalPipeline:
+    """Runs the app's functions end to end against a `Store`, reporting to an optional `Observer`."""
+
+    def __init__(self, store: Store, options: RunOptions, observer: Observer | None = None) -> None:
+        self.store = store
+        self.options = options
+        self.observer = observer
+        self.stream = EventStream(options.partitions, options.retain_per_partition)
+        self.summary = RunSummary()
+        self._generate = user_function("GenerateTransactions")
+        self._score = user_function("ScoreTransactions")
+        self._publish = user_function("PublishToPowerBI")
+
+    # -- the host's part for each binding -------------------------------------------------------
+
+    def _generate_chunk(self, count: int) -> int:
+        out: Out[list[str]] = Out()
+        request = func.HttpRequest(method="POST", url="/api/transactions", params={"count": str(count)}, body=b"")
+        response = self._generate(request, out)
+        if response.status_code != 200:
+            raise RuntimeError(f"GenerateTransactions answered {response.status_code}: {response.get_body()!r}")
+        bodies = [b.encode() for b in out.get()]
+        self.stream.send(bodies)
+        self.summary.generated += len(bodies)
+        if self.observer:
+            self.observer.record_generated(len(bodies))
+        return len(bodies)
+
+    def _score_batch(self, partition: str, batch: list[StoredEvent]) -> None:
+        scored: Out[func.DocumentList] = Out()
+        rejected: Out[func.DocumentList] = Out()
+        events = eventhub_batch(
+            [e.body for e in batch], partition=partition, first_sequence_number=batch[0].sequence_number
+        )
+        self._score(events, scored, rejected)
+        scored_docs, rejected_docs = documents(scored), documents(rejected)
+        self.store.upsert("scored", scored_docs)
+        self.store.upsert("rejected", rejected_docs)
+        stored_at = time.time()
+        latencies = [stored_at - e.enqueued_at for e in batch]
+        self.summary.latency.add(latencies)
+        s = self.summary
+        s.scored += len(scored_docs)
+        s.rejected += len(rejected_docs)
+        for d in scored_docs:
+            if d["is_flagged"]:
+                s.flagged += 1
+                s.true_positives += d["is_fraud"] == 1
+            s.labelled_fraud += d["is_fraud"] == 1
+        reasons = Counter(f"{d['field']}:{d['reason']}" for d in rejected_docs)
+        s.rejected_reasons.update(reasons)
+        if self.observer:
+            self.observer.record_latencies(latencies)
+            if rejected_docs:
+                self.observer.record_rejected(len(rejected_docs), reasons)
+
+    def _consume(self) -> bool:
+        progressed = False
+        for p in self.stream.partitions:
+            batch = p.read(self.options.max_batch)
+            if batch:
+                self._score_batch(p.id, batch)
+                # Checkpoint only after the outputs are stored, as the host does.
+                p.checkpoint = batch[-1].sequence_number + 1
+                progressed = True
+        return progressed
+
+    def _publish_changes(self) -> int:
+        from shared.powerbi import to_row
+
+        position = self.store.lease(LEASE_NAME)
+        docs, new_position = self.store.changes("scored", position, self.options.publish_batch)
+        if not docs:
+            return 0
+        self._publish(func.DocumentList(func.Document.from_dict(d) for d in docs))
+        self.store.commit_lease(LEASE_NAME, new_position)
+        self.summary.published += len(docs)
+        if self.observer:
+            self.observer.record_published([{**to_row(d), "reasons": d.get("reasons", [])} for d in docs])
+        return len(docs)
+
+    # -- the run ---------------------------------------------------------------------------------
+
+    def run(self, progress: Callable[[int], None] | None = None) -> RunSummary:
+        """Generate `events` (at `rate`), score and store them all, publish the change feed; return the summary."""
+        opts = self.options
+        started = time.perf_counter()
+        deadline = None if opts.duration_s is None else started + opts.duration_s
+        # Keep a full batch per partition in flight, bounded by prefetch: deep enough for full
+        # batches, shallow enough that queueing does not dominate latency.
+        target_backlog = min(opts.max_batch, opts.prefetch) * opts.partitions
+        done_before = 0
+        while True:
+            now = time.perf_counter()
+            generating = self.summary.generated < opts.events and (deadline is None or now < deadline)
+            while generating and self.stream.backlog() < target_backlog:
+                allowed = opts.events - self.summary.generated
+                if opts.rate is not None:
+                    allowed = min(allowed, int((now - started) * opts.rate) - self.summary.generated)
+                if allowed <= 0:
+                    break
+                self._generate_chunk(min(opts.chunk, allowed))
+            progressed = self._consume()
+            self._publish_changes()
+            done = self.summary.scored + self.summary.rejected
+            if progress and done != done_before:
+                progress(done - done_before)
+                done_before = done
+            finished_generating = self.summary.generated >= opts.events or (
+                deadline is not None and time.perf_counter() >= deadline
+            )
+            if finished_generating and self.stream.backlog() == 0:
+                break
+            if not progressed:
+                time.sleep(0.002)
+        while self._publish_changes():
+            pass
+        self.summary.elapsed_s = time.perf_counter() - started
+        return self.summary
+
+    def replay(self) -> RunSummary:
+        """Redeliver every retained event (a consumer restarted from old checkpoints) and drain again."""
+        self.stream.rewind()
+        while self._consume():
+            pass
+        while self._publish_changes():
+            pass
+        return self.summary

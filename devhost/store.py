@@ -1,0 +1,124 @@
+"""The embedded document store: Cosmos DB containers as SQLite tables, with a change feed.
+
+The local runner writes what the functions set on their Cosmos DB outputs here, with the output
+binding's semantics: an upsert keyed by (partition key value, id), so a replayed batch overwrites.
+Each write takes the next log sequence number, which gives the change feed Cosmos DB has (latest
+version of each item, in write order) and lets a lease remember how far the publisher got.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+PARTITION_KEYS: dict[str, str] = {"scored": "account_id", "rejected": "id", "history": "account_id"}
+"""Partition key property per container, as provisioned in Azure (see README)."""
+
+
+class SQLiteStore:
+    """Containers of JSON documents in one SQLite file; safe to share between threads."""
+
+    def __init__(self, path: Path, partition_keys: Mapping[str, str] = PARTITION_KEYS) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._partition_keys = dict(partition_keys)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        # WAL + NORMAL: durable across a crash of this process, one fsync per checkpoint, not per write.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, position INTEGER NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS lsn (id INTEGER PRIMARY KEY CHECK (id = 0), value INTEGER)")
+        self._db.execute("INSERT OR IGNORE INTO lsn VALUES (0, 0)")
+        for container in self._partition_keys:
+            self._create(container)
+
+    def _create(self, container: str) -> None:
+        table = self._table(container)
+        self._db.execute(
+            f"CREATE TABLE IF NOT EXISTS {table} "
+            "(pk TEXT, id TEXT NOT NULL, lsn INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (pk, id))"
+        )
+        self._db.execute(f"CREATE INDEX IF NOT EXISTS {table}_lsn ON {table} (lsn)")
+
+    def _table(self, container: str) -> str:
+        if container not in self._partition_keys:
+            raise KeyError(f"unknown container {container!r}")
+        return f'"c_{container}"'
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def upsert(self, container: str, documents: Sequence[Mapping[str, Any]]) -> None:
+        """Write documents as the Cosmos DB output binding does: insert or replace by (partition key, id)."""
+        if not documents:
+            return
+        table, pk = self._table(container), self._partition_keys[container]
+        with self._transaction() as db:
+            (last,) = db.execute("SELECT value FROM lsn").fetchone()
+            rows = [
+                (None if d.get(pk) is None else str(d[pk]), str(d["id"]), last + i + 1, orjson.dumps(d))
+                for i, d in enumerate(documents)
+            ]
+            db.executemany(
+                f"INSERT INTO {table} (pk, id, lsn, body) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (pk, id) DO UPDATE SET lsn = excluded.lsn, body = excluded.body",
+                rows,
+            )
+            db.execute("UPDATE lsn SET value = ?", (last + len(rows),))
+
+    def changes(self, container: str, after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """Up to `limit` documents changed after log position `after`, oldest first, and the new position."""
+        table = self._table(container)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT lsn, body FROM {table} WHERE lsn > ? ORDER BY lsn LIMIT ?", (after, limit)
+            ).fetchall()
+        if not rows:
+            return [], after
+        return [orjson.loads(body) for _, body in rows], rows[-1][0]
+
+    def lease(self, name: str) -> int:
+        """The change-feed position a consumer last committed (0 if it never ran)."""
+        with self._lock:
+            row = self._db.execute("SELECT position FROM leases WHERE name = ?", (name,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def commit_lease(self, name: str, position: int) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO leases VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                (name, position),
+            )
+
+    def count(self, container: str) -> int:
+        with self._lock:
+            (n,) = self._db.execute(f"SELECT COUNT(*) FROM {self._table(container)}").fetchone()
+        return int(n)
+
+    def ids(self, container: str) -> list[str]:
+        with self._lock:
+            return [row[0] for row in self._db.execute(f"SELECT id FROM {self._table(container)}")]
+
+    def read_all(self, container: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT body FROM {self._table(container)} ORDER BY lsn").fetchall()
+        return [orjson.loads(body) for (body,) in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
