@@ -1,0 +1,53 @@
+"""The scorer's Cosmos DB outputs, written to and read back from a real Cosmos-protocol server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from devhost.bindings import Out, documents, eventhub_batch
+from devhost.cosmos_store import REJECTED, SCORED, CosmosStore
+from shared.generator import TransactionGenerator
+
+pytestmark = pytest.mark.integration
+
+Lookup = Callable[[str], Callable[..., Any]]
+
+
+def _score(fn: Callable[..., Any], bodies: list[bytes], first: int = 0) -> tuple[Out[Any], Out[Any]]:
+    scored: Out[Any] = Out()
+    rejected: Out[Any] = Out()
+    fn(eventhub_batch(bodies, partition="1", first_sequence_number=first), scored, rejected)
+    return scored, rejected
+
+
+def test_scored_documents_round_trip(user_function: Lookup, cosmos_sink: CosmosStore) -> None:
+    """What ScoreTransactions sets on its outputs is accepted by Cosmos and reads back unchanged."""
+    bodies = [json.dumps(r).encode() for r in TransactionGenerator(seed=11).generate(300)]
+    bodies.append(b'{"id": "broken"}')
+    scored, rejected = _score(user_function("ScoreTransactions"), bodies)
+    assert cosmos_sink.upsert(SCORED, scored.get()) == 300
+    assert cosmos_sink.upsert(REJECTED, rejected.get()) == 1
+    stored = {d["id"]: d for d in cosmos_sink.items(SCORED)}
+    for doc in documents(scored):
+        assert stored[doc["id"]] == doc
+    (reject,) = cosmos_sink.items(REJECTED)
+    assert reject["field"] == "timestamp"
+    assert reject["raw_body"] == '{"id": "broken"}'
+
+
+def test_replayed_batch_overwrites(user_function: Lookup, cosmos_sink: CosmosStore) -> None:
+    """Redelivering a batch (at-least-once) leaves one document per transaction and per bad event."""
+    bodies = [json.dumps(r).encode() for r in TransactionGenerator(seed=12).generate(200)]
+    bodies += [b"not json", b"\xff"]
+    fn = user_function("ScoreTransactions")
+    for _ in range(2):
+        scored, rejected = _score(fn, bodies, first=500)
+        cosmos_sink.upsert(SCORED, scored.get())
+        cosmos_sink.upsert(REJECTED, rejected.get())
+    assert cosmos_sink.count(SCORED) == 200
+    assert cosmos_sink.count(REJECTED) == 2
+    assert len(set(cosmos_sink.ids(SCORED))) == 200
