@@ -18,10 +18,14 @@ import numpy as np
 
 from shared import contract as c
 
-LABEL_NOISE = 0.005
+LABEL_NOISE = 0.002
 """Share of labels flipped, as in any real history: caps achievable recall slightly below 100%."""
 
 ACCOUNT_POOL = 50_000
+LARGE_PURCHASE_SHARE = 0.04
+"""Legitimate transactions that are large purchases (they overlap with fraud amounts)."""
+DRAIN_SHARE = 0.9
+"""Fraud that drains a share of the balance; the rest uses everyday amounts."""
 
 
 def _probs(weights: Sequence[float]) -> np.ndarray:
@@ -34,7 +38,7 @@ def _probs(weights: Sequence[float]) -> np.ndarray:
 _DAY_W = {False: _probs([15, 15, 15, 15, 16, 12, 12]), True: _probs([10, 10, 11, 12, 17, 20, 20])}
 _RECIPIENT_W = {
     False: _probs([26, 18, 12, 8, 10, 5, 6, 1.5, 1, 5, 7.5]),
-    True: _probs([6, 5, 2, 2, 7, 12, 22, 14, 12, 12, 6]),
+    True: _probs([4, 4, 1, 1, 6, 12, 24, 16, 14, 13, 5]),
 }
 _TYPE_W = {False: _probs([60, 33, 7]), True: _probs([25, 62, 13])}
 _METHOD_W = {False: _probs([38, 30, 18, 6, 3, 5]), True: _probs([22, 12, 22, 26, 6, 12])}
@@ -59,16 +63,22 @@ class TransactionGenerator:
         income = rng.lognormal(mean=7.9, sigma=0.45, size=n)
         balance_months = np.where(fraud, rng.gamma(1.6, 4.0, n), rng.gamma(2.2, 6.0, n))
         old_balance = income * balance_months + rng.normal(0.0, 300.0, n)
-        # Fraud drains a larger share of the balance; both classes overlap heavily in the middle.
-        legit_amount = rng.lognormal(mean=3.6, sigma=1.0, size=n)
-        fraud_amount = rng.lognormal(mean=5.2, sigma=1.1, size=n)
+        # Legitimate spending: mostly small, with occasional large purchases. Most fraud drains a
+        # share of the balance; the rest mimics everyday amounts and is only caught by context
+        # (channel, recipient, country), which keeps the task from being trivial.
+        everyday = rng.lognormal(mean=3.6, sigma=1.0, size=n)
+        large = rng.lognormal(mean=6.3, sigma=0.9, size=n)
+        legit_amount = np.where(rng.random(n) < LARGE_PURCHASE_SHARE, large, everyday)
+        drain = np.maximum(old_balance, 50.0) * rng.beta(2.0, 5.0, n)
+        mimic = rng.lognormal(mean=4.0, sigma=1.0, size=n)
+        fraud_amount = np.where(rng.random(n) < DRAIN_SHARE, drain, mimic)
         amount = np.where(fraud, fraud_amount, legit_amount)
         amount = np.clip(np.round(amount, 2), 0.01, 50_000.0)
 
         credit = rng.random(n) < np.where(fraud, 0.42, 0.28)
         marital = rng.random(n) < np.where(fraud, 0.38, 0.52)
         children = np.minimum(rng.poisson(np.where(fraud, 0.9, 1.3)), 8)
-        foreign = rng.random(n) < np.where(fraud, 0.30, 0.06)
+        foreign = rng.random(n) < np.where(fraud, 0.40, 0.05)
 
         def pick(weights: dict[bool, np.ndarray], k: int) -> np.ndarray:
             out = rng.choice(k, size=n, p=weights[False])

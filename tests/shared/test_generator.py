@@ -47,10 +47,11 @@ def test_field_domains_are_covered(sample: list[dict[str, object]]) -> None:
 
 
 def test_classes_overlap(sample: list[dict[str, object]]) -> None:
-    """No single field separates fraud from legitimate traffic (the task is not trivial)."""
-    fraud_amounts = sorted(float(r["amount"]) for r in sample if r["is_fraud"])  # type: ignore[arg-type]
+    """The amount alone does not separate the classes: some fraud hides among everyday amounts."""
+    fraud_amounts = [float(r["amount"]) for r in sample if r["is_fraud"]]  # type: ignore[arg-type]
     legit_amounts = sorted(float(r["amount"]) for r in sample if not r["is_fraud"])  # type: ignore[arg-type]
-    assert fraud_amounts[len(fraud_amounts) // 4] < legit_amounts[9 * len(legit_amounts) // 10]
+    legit_p90 = legit_amounts[9 * len(legit_amounts) // 10]
+    assert sum(a <= legit_p90 for a in fraud_amounts) / len(fraud_amounts) > 0.05
 
 
 def test_seed_reproduces_ids_and_values() -> None:
