@@ -47,6 +47,8 @@ _CONTENT_TYPES: Final[Mapping[str, str]] = {
     ".png": "image/png",
     ".ico": "image/x-icon",
 }
+# How often the serving thread checks for stop(): the bound on how long stop() takes.
+_POLL_S: Final = 0.1
 _TEXT: Final = "text/plain; charset=utf-8"
 _STATIC_NAME: Final = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
 # The page loads nothing from elsewhere and runs no inline code, so it can say so.
@@ -405,7 +407,9 @@ class DashboardServer:
         if self._server is not None:
             raise RuntimeError("the dashboard server is already running")
         self._server = _Server((self._address, self._port), self.state, self._family)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="dashboard-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": _POLL_S}, name="dashboard-http", daemon=True
+        )
         self._thread.start()
         logger.info("dashboard at %s", self.url)
         return self

@@ -9,7 +9,17 @@
   const timeFmt = new Intl.DateTimeFormat("en-GB", {
     hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
   });
-  let lastFlaggedIds = new Set();
+
+  // Short display names for the model's fields; the full name stays in the chip's tooltip.
+  const FIELD_LABELS = {
+    category_recipient: "recipient",
+    transaction_type: "type",
+    transaction_method: "method",
+    foreign_transaction: "foreign",
+    day_of_week: "weekday",
+    old_balance: "balance",
+    marital_status: "marital",
+  };
 
   const $ = (id) => document.getElementById(id);
 
@@ -83,11 +93,12 @@
     const iw = w - m.l - m.r;
     const ih = h - m.t - m.b;
     if (!points.length) {
-      emptyNote(svg, w, h, "waiting for the first full second of data…");
+      emptyNote(svg, w, h, "no complete second of data yet");
       return;
     }
     const t0 = points[0].t;
-    const t1 = Math.max(points[points.length - 1].t, t0 + 10);
+    // Fit the run so far; once it is longer than the window, the window slides.
+    const t1 = Math.max(points[points.length - 1].t, t0 + 1);
     const yMax = niceMax(Math.max(1, ...points.map((p) => p.scored)));
     const x = (t) => m.l + ((t - t0) / (t1 - t0)) * iw;
     const y = (v) => m.t + ih - (v / yMax) * ih;
@@ -99,7 +110,7 @@
       el("text", { x: m.l - 8, y: y(v) + 4, "text-anchor": "end" }, axis, fmtAxis(v));
     }
     const span = t1 - t0;
-    const step = span > 90 ? 30 : span > 40 ? 15 : span > 20 ? 5 : 2;
+    const step = span > 90 ? 30 : span > 40 ? 15 : span > 20 ? 5 : span > 10 ? 2 : 1;
     for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) {
       el("text", { x: x(t), y: h - 6, "text-anchor": "middle" }, axis, fmtElapsed(t));
     }
@@ -138,18 +149,18 @@
       el("line", { x1: m.l, x2: m.l + iw, y1: yLog(c), y2: yLog(c), class: d ? "gridline" : "baseline" }, svg);
       el("text", { x: m.l - 6, y: yLog(c) + 4, "text-anchor": "end" }, axis, fmtAxis(10 ** d));
     }
+    // Overlaid, not stacked: on a log scale each bar's top must be its own count.
     const bars = el("g", { "data-testid": "histogram-bars" }, svg);
+    const bottom = m.t + ih;
     counts.forEach((c, i) => {
       if (!c) return;
       const fraud = hist.fraud_counts[i] || 0;
       const x0 = m.l + i * bw + 1;
-      const top = yLog(c);
-      const full = m.t + ih - top;
-      // The fraud share of the bar is drawn in proportion to its count within the log-height bar.
-      const fraudH = full * (fraud / c);
-      const bar = el("rect", { x: x0, y: top, width: Math.max(1, bw - 2), height: full - fraudH, class: "bar-legit", rx: 1.5 }, bars);
-      el("title", {}, bar, `${(i / hist.bins).toFixed(2)}–${((i + 1) / hist.bins).toFixed(2)}: ${fmtInt(c)} rows, ${fmtInt(fraud)} labelled fraud`);
-      if (fraudH > 0) el("rect", { x: x0, y: top + full - fraudH, width: Math.max(1, bw - 2), height: fraudH, class: "bar-fraud" }, bars);
+      const width = Math.max(1, bw - 2);
+      const bar = el("rect", { x: x0, y: yLog(c), width, height: bottom - yLog(c), class: "bar-legit", rx: 1.5 }, bars);
+      const range = `${(i / hist.bins).toFixed(2)}–${((i + 1) / hist.bins).toFixed(2)}`;
+      el("title", {}, bar, `${range}: ${fmtInt(c)} rows, ${fmtInt(fraud)} labelled fraud`);
+      if (fraud) el("rect", { x: x0, y: yLog(fraud), width, height: bottom - yLog(fraud), class: "bar-fraud", rx: 1.5 }, bars);
     });
     for (const p of [0, 0.25, 0.5, 0.75, 1]) {
       el("text", { x: m.l + p * iw, y: h - 6, "text-anchor": "middle" }, axis, p.toFixed(2));
@@ -174,12 +185,9 @@
   function drawFlagged(items) {
     const body = $("flagged-rows");
     const rows = [];
-    const seen = new Set();
     for (const item of items) {
-      seen.add(item.id);
       const tr = document.createElement("tr");
       tr.dataset.id = item.id;
-      if (lastFlaggedIds.size && !lastFlaggedIds.has(item.id)) tr.className = "fresh";
       const stamp = Date.parse(item.scored_at);
       td(tr, Number.isNaN(stamp) ? "–" : timeFmt.format(stamp), "mono");
       const idCell = td(tr, item.id.slice(0, 8), "mono");
@@ -199,6 +207,11 @@
       num.textContent = fmtProb(item.probability);
       wrap.append(track, num);
       prob.appendChild(wrap);
+      const label = td(tr, null);
+      const badge = document.createElement("span");
+      badge.className = `badge ${item.is_fraud == null ? "badge-none" : item.is_fraud ? "badge-fraud" : "badge-legit"}`;
+      badge.textContent = item.is_fraud == null ? "unlabelled" : item.is_fraud ? "fraud" : "legit";
+      label.appendChild(badge);
       const reasons = td(tr, null);
       const chips = document.createElement("div");
       chips.className = "chips";
@@ -206,7 +219,8 @@
         const chip = document.createElement("span");
         chip.className = "chip";
         chip.dataset.testid = "reason";
-        chip.append(r.field);
+        chip.title = r.field;
+        chip.append(FIELD_LABELS[r.field] || r.field.replaceAll("_", " "));
         if (r.contribution != null) {
           const b = document.createElement("b");
           b.textContent = `${r.contribution >= 0 ? "+" : ""}${r.contribution.toFixed(2)}`;
@@ -216,14 +230,8 @@
       }
       if (!item.reasons.length) chips.textContent = "–";
       reasons.appendChild(chips);
-      const label = td(tr, null);
-      const badge = document.createElement("span");
-      badge.className = `badge ${item.is_fraud == null ? "badge-none" : item.is_fraud ? "badge-fraud" : "badge-legit"}`;
-      badge.textContent = item.is_fraud == null ? "unlabelled" : item.is_fraud ? "fraud" : "legit";
-      label.appendChild(badge);
       rows.push(tr);
     }
-    lastFlaggedIds = seen;
     if (!rows.length) {
       const tr = document.createElement("tr");
       tr.className = "empty";
@@ -296,9 +304,9 @@
     setText("precision", fmtPct(mtr.precision), mtr.precision);
     setText("precision-detail", `${fmtInt(mtr.tp)} TP · ${fmtInt(mtr.fp)} FP`);
     setText("recall", fmtPct(mtr.recall), mtr.recall);
-    setText("f1", mtr.f1 == null ? "F1 –" : `F1 ${fmtPct(mtr.f1)} · ${fmtInt(t.labelled)} labelled`, mtr.f1);
+    setText("f1", `F1 ${fmtPct(mtr.f1)}`, mtr.f1);
     setText("latency-p99", fmtMs(lat.p99), lat.p99);
-    setText("latency-p50", `p50 ${fmtMs(lat.p50)} · last ${fmtInt(lat.samples)}`, lat.p50);
+    setText("latency-p50", `p50 ${fmtMs(lat.p50)}`, lat.p50);
 
     drawRates(s.series.points);
     drawHistogram(s.histogram, s.threshold);
