@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+CHROMIUM := /usr/bin/chromium
 # CI turns "a service could not start" from a skip into a failure.
 export REQUIRE_SERVICES ?= $(if $(filter true,$(CI)),1,0)
 
@@ -21,7 +22,14 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(PY_STAMP) $(NODE_STAMP)
+# Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser).
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else \
+	  echo "chromium missing and no root: install Debian's chromium to run the browser tests"; exit 0; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	  chromium fonts-liberation fonts-dejavu-core >/dev/null
+
+setup: $(PY_STAMP) $(NODE_STAMP) $(CHROMIUM)
 
 demo: $(PY_STAMP)
 	$(PY) -m devhost.demo
