@@ -1,59 +1,126 @@
-"""`make demo`: generate transactions and score them through the app's real function entry points.
+"""`make demo`: the whole pipeline on this machine, no cloud, with a live dashboard.
 
-No Azure needed: this process plays the host's part, handing the generator's Event Hubs output to
-the scorer as trigger batches and printing what the scorer set on its Cosmos DB outputs.
+The app's own functions run end to end (generate → partitioned stream → score → store → change
+feed → publish), this process playing the Functions host. Documents go to an embedded SQLite
+store by default, or to any Cosmos DB endpoint when `CosmosDBConnection` (a connection string) is
+set; rows go to Power BI when `POWERBI_PUSH_URL` is set, and always to the local dashboard.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import logging
+import os
 import sys
+import time
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
 
-import azure.functions as func
+from devhost.dashboard import DashboardServer, DashboardState
+from devhost.runner import ROOT, LocalPipeline, RunOptions, Store, host_event_hub_options
+from devhost.store import SQLiteStore
 
-from devhost.bindings import Out, documents, eventhub_batch, user_function
+logger = logging.getLogger(__name__)
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    host = host_event_hub_options()
+    parser = argparse.ArgumentParser(prog="python -m devhost.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=_positive_int, default=60_000, help="transactions to generate")
+    parser.add_argument("--rate", type=float, default=3000.0, help="events per second; 0 = as fast as possible")
+    parser.add_argument("--partitions", type=_positive_int, default=4, help="event stream partitions")
+    parser.add_argument("--duration", type=float, default=None, help="stop generating after this many seconds")
+    parser.add_argument("--batch-size", type=_positive_int, default=host["max_batch"], help="from host.json")
+    parser.add_argument("--prefetch", type=_positive_int, default=host["prefetch"], help="from host.json")
+    parser.add_argument("--store", choices=("auto", "sqlite", "cosmos"), default="auto")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / ".data", help="where the SQLite store lives")
+    parser.add_argument("--keep-data", action="store_true", help="append to the existing store instead of a fresh one")
+    parser.add_argument("--port", type=int, default=8050, help="dashboard port on 127.0.0.1 (0 = any free port)")
+    parser.add_argument("--no-dashboard", action="store_true")
+    parser.add_argument("--keep-serving", action="store_true", help="keep the dashboard up after the run (Ctrl-C)")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--verbose", action="store_true", help="show the functions' own log lines")
+    return parser.parse_args(argv)
+
+
+def open_store(kind: str, data_dir: Path, keep: bool) -> Store:
+    """The embedded store, or Cosmos DB through the SDK when its connection string is set."""
+    connection = os.environ.get("CosmosDBConnection", "")  # noqa: SIM112 - the app's own setting name
+    if kind == "cosmos" or (kind == "auto" and connection):
+        if not connection:
+            raise SystemExit("--store cosmos needs CosmosDBConnection (AccountEndpoint=...;AccountKey=...;)")
+        from azure.cosmos import CosmosClient
+
+        from devhost.cosmos_store import CosmosStore
+
+        # Emulators on this machine use self-signed certificates; never skip checks for a remote host.
+        local = any(h in connection for h in ("://localhost", "://127.0.0.1", "://[::1]"))
+        client = CosmosClient.from_connection_string(connection, connection_verify=not local)
+        database = os.environ.get("COSMOS_DATABASE", "fraud")
+        print(f"store: Cosmos DB database {database!r}")
+        return CosmosStore(client, database)
+    path = data_dir / "pipeline.sqlite"
+    if not keep:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    print(f"store: SQLite {path}")
+    return SQLiteStore(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--count", type=int, default=1000, help="transactions to generate (max GENERATE_MAX_COUNT)")
-    parser.add_argument("--batch-size", type=int, default=250, help="events per Event Hubs trigger batch")
-    parser.add_argument("--show", type=int, default=3, help="flagged documents to print")
-    args = parser.parse_args(argv)
-
-    out: Out[list[str]] = Out()
-    request = func.HttpRequest(method="POST", url="/api/transactions", params={"count": str(args.count)}, body=b"")
-    response = user_function("GenerateTransactions")(request, out)
-    if response.status_code != 200:
-        print(response.get_body().decode(), file=sys.stderr)
-        return 1
-    bodies = [b.encode() for b in out.get()]
-
-    score = user_function("ScoreTransactions")
-    scored_docs: list[dict[str, Any]] = []
-    rejected_docs: list[dict[str, Any]] = []
-    for start in range(0, len(bodies), args.batch_size):
-        scored: Out[func.DocumentList] = Out()
-        rejected: Out[func.DocumentList] = Out()
-        score(eventhub_batch(bodies[start : start + args.batch_size], first_sequence_number=start), scored, rejected)
-        scored_docs += documents(scored)
-        rejected_docs += documents(rejected)
-
-    flagged = [d for d in scored_docs if d["is_flagged"]]
-    true_pos = sum(1 for d in flagged if d["is_fraud"])
-    actual = sum(1 for d in scored_docs if d["is_fraud"])
-    for doc in flagged[: args.show]:
-        print(json.dumps(doc, indent=2))
-    print(
-        f"generated {len(bodies)}, scored {len(scored_docs)}, rejected {len(rejected_docs)}, "
-        f"flagged {len(flagged)}; precision {true_pos / max(len(flagged), 1):.3f}, "
-        f"recall {true_pos / max(actual, 1):.3f} against the generator's labels"
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    options = RunOptions(
+        events=args.events,
+        rate=args.rate or None,
+        partitions=args.partitions,
+        duration_s=args.duration,
+        max_batch=args.batch_size,
+        prefetch=args.prefetch,
+    )
+    store = open_store(args.store, args.data_dir, args.keep_data)
+    state = DashboardState()
+    server = None if args.no_dashboard else DashboardServer(state, port=args.port).start()
+    if server:
+        print(f"dashboard: {server.url}")
+    if not os.environ.get("POWERBI_PUSH_URL"):
+        print("power bi: POWERBI_PUSH_URL not set; rows go to the local dashboard only")
+    pipeline = LocalPipeline(store, options, observer=state)
+
+    from tqdm import tqdm
+
+    with tqdm(total=options.events, unit="ev", disable=args.no_progress, smoothing=0.1) as bar:
+        summary = pipeline.run(progress=bar.update)
+    state.mark_finished()
+
+    s = summary.as_dict()
+    print(
+        f"\ngenerated {s['generated']:,}  scored {s['scored']:,}  rejected {s['rejected']:,}  flagged {s['flagged']:,}"
+        f"  published {s['published']:,}\n"
+        f"precision {s['precision']:.3f}  recall {s['recall']:.3f} (against the generator's labels)\n"
+        f"{s['events_per_s']:,.0f} events/s over {s['elapsed_s']:.1f} s; enqueue→stored latency "
+        f"p50 {s['latency_p50_s'] * 1000:.0f} ms, p99 {s['latency_p99_s'] * 1000:.0f} ms"
+    )
+    if server and args.keep_serving:
+        print(f"dashboard still at {server.url} (Ctrl-C to stop)")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    if server:
+        server.stop()
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -10,17 +10,19 @@ id, and the change-feed trigger delivers persisted documents after a lease posit
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import azure.functions as func
 import numpy as np
 
-from devhost.bindings import Out, documents, eventhub_batch, user_function
+from devhost.bindings import Out, document_list, documents, eventhub_batch, user_function
 from devhost.stream import EventStream, StoredEvent
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,11 +32,11 @@ LEASE_NAME = "PublishToPowerBI"
 class Store(Protocol):
     """What the runner needs from a document store: the Cosmos DB binding semantics."""
 
-    def upsert(self, container: str, documents: Sequence[Mapping[str, Any]]) -> None: ...
-    def changes(self, container: str, after: int, limit: int) -> tuple[list[dict[str, Any]], int]: ...
-    def lease(self, name: str) -> int: ...
-    def commit_lease(self, name: str, position: int) -> None: ...
-    def count(self, container: str) -> int: ...
+    def upsert(self, container: str, documents: Sequence[Mapping[str, Any]], /) -> object: ...
+    def changes(self, container: str, after: int, limit: int, /) -> tuple[list[dict[str, Any]], int]: ...
+    def lease(self, name: str, /) -> int: ...
+    def commit_lease(self, name: str, position: int, /) -> None: ...
+    def count(self, container: str, /) -> int: ...
 
 
 class Observer(Protocol):
@@ -86,6 +88,8 @@ class RunSummary:
     elapsed_s: float = 0.0
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     rejected_reasons: Counter[str] = field(default_factory=Counter)
+    stage_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    """Wall time spent in each stage of the loop: where the time goes."""
 
     @property
     def precision(self) -> float:
@@ -113,6 +117,7 @@ class RunSummary:
             "latency_p99_s": self.latency.percentile(99),
             "elapsed_s": round(self.elapsed_s, 3),
             "rejected_reasons": dict(self.rejected_reasons),
+            "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
         }
 
 
@@ -145,10 +150,16 @@ class LocalPipeline:
         self._generate = user_function("GenerateTransactions")
         self._score = user_function("ScoreTransactions")
         self._publish = user_function("PublishToPowerBI")
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Stop generating (from another thread); what was generated is still scored, stored and published."""
+        self._stop.set()
 
     # -- the host's part for each binding -------------------------------------------------------
 
     def _generate_chunk(self, count: int) -> int:
+        t0 = time.perf_counter()
         out: Out[list[str]] = Out()
         request = func.HttpRequest(method="POST", url="/api/transactions", params={"count": str(count)}, body=b"")
         response = self._generate(request, out)
@@ -157,21 +168,34 @@ class LocalPipeline:
         bodies = [b.encode() for b in out.get()]
         self.stream.send(bodies)
         self.summary.generated += len(bodies)
+        self.summary.stage_seconds["generate"] += time.perf_counter() - t0
         if self.observer:
             self.observer.record_generated(len(bodies))
         return len(bodies)
 
     def _score_batch(self, partition: str, batch: list[StoredEvent]) -> None:
+        t0 = time.perf_counter()
         scored: Out[func.DocumentList] = Out()
         rejected: Out[func.DocumentList] = Out()
         events = eventhub_batch(
-            [e.body for e in batch], partition=partition, first_sequence_number=batch[0].sequence_number
+            [e.body for e in batch],
+            partition=partition,
+            first_sequence_number=batch[0].sequence_number,
+            enqueued=[datetime.fromtimestamp(e.enqueued_at, UTC) for e in batch],
+            decode=False,
         )
+        t1 = time.perf_counter()
         self._score(events, scored, rejected)
+        t2 = time.perf_counter()
         scored_docs, rejected_docs = documents(scored), documents(rejected)
         self.store.upsert("scored", scored_docs)
         self.store.upsert("rejected", rejected_docs)
         stored_at = time.time()
+        t3 = time.perf_counter()
+        stages = self.summary.stage_seconds
+        stages["deliver (host)"] += t1 - t0
+        stages["score (function)"] += t2 - t1
+        stages["store"] += t3 - t2
         latencies = [stored_at - e.enqueued_at for e in batch]
         self.summary.latency.add(latencies)
         s = self.summary
@@ -188,6 +212,7 @@ class LocalPipeline:
             self.observer.record_latencies(latencies)
             if rejected_docs:
                 self.observer.record_rejected(len(rejected_docs), reasons)
+        stages["bookkeeping"] += time.perf_counter() - t3
 
     def _consume(self) -> bool:
         progressed = False
@@ -203,22 +228,34 @@ class LocalPipeline:
     def _publish_changes(self) -> int:
         from shared.powerbi import to_row
 
+        t0 = time.perf_counter()
         position = self.store.lease(LEASE_NAME)
         docs, new_position = self.store.changes("scored", position, self.options.publish_batch)
         if not docs:
             return 0
-        self._publish(func.DocumentList(func.Document.from_dict(d) for d in docs))
+        t1 = time.perf_counter()
+        self._publish(document_list(docs))
         self.store.commit_lease(LEASE_NAME, new_position)
         self.summary.published += len(docs)
+        t2 = time.perf_counter()
         if self.observer:
             self.observer.record_published([{**to_row(d), "reasons": d.get("reasons", [])} for d in docs])
+        stages = self.summary.stage_seconds
+        stages["change feed read"] += t1 - t0
+        stages["publish (function)"] += t2 - t1
+        stages["dashboard"] += time.perf_counter() - t2
         return len(docs)
 
     # -- the run ---------------------------------------------------------------------------------
 
+    def warm_up(self) -> None:
+        """Load the model before the clock starts, as a warm Functions instance has (an empty batch loads it)."""
+        self._score([], Out(), Out())
+
     def run(self, progress: Callable[[int], None] | None = None) -> RunSummary:
         """Generate `events` (at `rate`), score and store them all, publish the change feed; return the summary."""
         opts = self.options
+        self.warm_up()
         started = time.perf_counter()
         deadline = None if opts.duration_s is None else started + opts.duration_s
         # Keep a full batch per partition in flight, bounded by prefetch: deep enough for full
@@ -227,7 +264,11 @@ class LocalPipeline:
         done_before = 0
         while True:
             now = time.perf_counter()
-            generating = self.summary.generated < opts.events and (deadline is None or now < deadline)
+            generating = (
+                self.summary.generated < opts.events
+                and (deadline is None or now < deadline)
+                and not self._stop.is_set()
+            )
             while generating and self.stream.backlog() < target_backlog:
                 allowed = opts.events - self.summary.generated
                 if opts.rate is not None:
@@ -241,8 +282,10 @@ class LocalPipeline:
             if progress and done != done_before:
                 progress(done - done_before)
                 done_before = done
-            finished_generating = self.summary.generated >= opts.events or (
-                deadline is not None and time.perf_counter() >= deadline
+            finished_generating = (
+                self.summary.generated >= opts.events
+                or (deadline is not None and time.perf_counter() >= deadline)
+                or self._stop.is_set()
             )
             if finished_generating and self.stream.backlog() == 0:
                 break

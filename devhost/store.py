@@ -45,7 +45,7 @@ class SQLiteStore:
             f"CREATE TABLE IF NOT EXISTS {table} "
             "(pk TEXT, id TEXT NOT NULL, lsn INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (pk, id))"
         )
-        self._db.execute(f"CREATE INDEX IF NOT EXISTS {table}_lsn ON {table} (lsn)")
+        self._db.execute(f'CREATE INDEX IF NOT EXISTS "c_{container}_lsn" ON {table} (lsn)')
 
     def _table(self, container: str) -> str:
         if container not in self._partition_keys:

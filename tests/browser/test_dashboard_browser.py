@@ -2,104 +2,46 @@
 
 from __future__ import annotations
 
-import math
+import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pytest
 
 from devhost.dashboard import DashboardServer, DashboardState
-from shared.generator import TransactionGenerator
+from devhost.runner import LocalPipeline, RunOptions
+from devhost.store import SQLiteStore
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOT = Path(__file__).resolve().parents[2] / ".test-output" / "browser" / "dashboard.png"
-THRESHOLD = 0.62
-MODEL_VERSION = "xgb-demo-feeder"
-RISKY_RECIPIENTS = frozenset({"travel", "electronics", "jewelry", "gambling", "money_transfer"})
-TICK_S = 0.05
-
-
-def fake_scores(tx: dict[str, Any], noise: float) -> tuple[float, list[dict[str, Any]]]:
-    """A plausible probability and reasons for one transaction: suspicious fields push it up, so does the label."""
-    pushes = {
-        "amount": 0.9 * math.log(max(tx["amount"], 1.0) / 60.0),
-        "foreign_transaction": 1.6 * tx["foreign_transaction"],
-        "category_recipient": 1.3 if tx["category_recipient"] in RISKY_RECIPIENTS else -0.4,
-        "transaction_type": 0.7 if tx["transaction_type"] == "online" else -0.3,
-        "day_of_week": 0.4 if tx["day_of_week"] in ("saturday", "sunday") else 0.0,
-    }
-    z = -4.2 + sum(pushes.values()) + 2.4 * tx["is_fraud"] + noise
-    probability = 1.0 / (1.0 + math.exp(-z))
-    top = sorted(((v, k) for k, v in pushes.items() if v > 0), reverse=True)[:3]
-    return probability, [{"field": k, "contribution": round(v, 4)} for v, k in top]
-
-
-def published_row(tx: dict[str, Any], noise: float) -> dict[str, Any]:
-    """What the change feed would publish for `tx`: the Power BI row plus `reasons` on flagged rows."""
-    probability, reasons = fake_scores(tx, noise)
-    flagged = probability >= THRESHOLD
-    return {
-        "id": tx["id"],
-        "timestamp": tx["timestamp"],
-        "account_id": tx["account_id"],
-        "amount": tx["amount"],
-        "category_recipient": tx["category_recipient"],
-        "transaction_type": tx["transaction_type"],
-        "transaction_method": tx["transaction_method"],
-        "foreign_transaction": tx["foreign_transaction"],
-        "fraud_probability": probability,
-        "is_flagged": flagged,
-        "threshold": THRESHOLD,
-        "model_version": MODEL_VERSION,
-        "scored_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "is_fraud": tx["is_fraud"],
-        "top_reason": reasons[0]["field"] if flagged and reasons else "",
-        "reasons": reasons if flagged else [],
-    }
-
-
-def feed(state: DashboardState, stop: threading.Event) -> None:
-    """Record a few thousand rows a second, with a gently varying rate, until told to stop."""
-    generator = TransactionGenerator(fraud_rate=0.10, seed=20261121)
-    rng = np.random.default_rng(7)
-    tick = 0
-    while not stop.is_set():
-        n = int(250 + 150 * math.sin(tick / 15.0) + rng.integers(0, 60))
-        transactions = generator.generate(n)
-        noise = rng.normal(0.0, 0.8, n)
-        rejected = int(rng.poisson(n * 0.004))
-        state.record_generated(n + rejected)
-        state.record_published([published_row(tx, float(e)) for tx, e in zip(transactions, noise, strict=True)])
-        if rejected:
-            reasons = ["missing", "out_of_range", "unknown_category", "invalid_json"]
-            picks = rng.choice(len(reasons), size=rejected, p=[0.45, 0.3, 0.15, 0.1])
-            state.record_rejected(rejected, {reasons[i]: int((picks == i).sum()) for i in set(picks.tolist())})
-        state.record_latencies((rng.lognormal(mean=math.log(0.035), sigma=0.45, size=n)).tolist())
-        tick += 1
-        stop.wait(TICK_S)
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOT = ROOT / ".test-output" / "browser" / "dashboard.png"
+MODEL_VERSION = json.loads((ROOT / "model" / "fraud_model.metadata.json").read_text())["version"]
 
 
 @pytest.fixture
-def live_dashboard() -> Iterator[DashboardServer]:
-    """A dashboard server whose state a background thread keeps feeding."""
+def live_dashboard(tmp_path: Path) -> Iterator[DashboardServer]:
+    """The dashboard of a real local pipeline run (the app's functions, embedded store) going on in the background."""
     state = DashboardState()
-    stop = threading.Event()
-    feeder = threading.Thread(target=feed, args=(state, stop), name="dashboard-feeder", daemon=True)
+    pipeline = LocalPipeline(
+        SQLiteStore(tmp_path / "pipeline.sqlite"),
+        RunOptions(events=1_000_000, rate=3000, duration_s=60, partitions=2),
+        observer=state,
+    )
+    pipeline.stream.send([b"{not json", b'{"id": "no-timestamp"}'])  # rejected events show on the page too
+    runner = threading.Thread(target=pipeline.run, name="local-pipeline", daemon=True)
     with DashboardServer(state) as server:
-        feeder.start()
+        runner.start()
         try:
             yield server
         finally:
-            stop.set()
-            feeder.join(timeout=10)
+            pipeline.stop()
+            runner.join(timeout=30)
 
 
 def counter(page: Page, testid: str) -> float:
@@ -151,7 +93,7 @@ def test_dashboard_updates_live(browser_context: BrowserContext, live_dashboard:
         rows = page.locator("[data-testid=flagged-rows] tr[data-id]")
         assert 1 <= rows.count() <= 25
         assert rows.first.locator("[data-testid=reason]").count() >= 1
-        assert page.locator("[data-testid=rejected-reasons] li[data-reason=missing]").count() == 1
+        assert page.locator("[data-testid=rejected-reasons] li[data-reason='body:invalid_json']").count() == 1
 
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
