@@ -9,7 +9,7 @@ CHROMIUM := /usr/bin/chromium
 # CI turns "a service could not start" from a skip into a failure.
 export REQUIRE_SERVICES ?= $(if $(filter true,$(CI)),1,0)
 
-.PHONY: setup demo test lint unit train clean
+.PHONY: setup demo test lint unit train soak bench-pipeline clean
 
 $(PY_STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python 3.11+ needed, found " + sys.version'
@@ -31,8 +31,9 @@ $(CHROMIUM):
 
 setup: $(PY_STAMP) $(NODE_STAMP) $(CHROMIUM)
 
+# ARGS passes options through, e.g. `make demo ARGS="--events 200000 --rate 0 --keep-serving"`.
 demo: $(PY_STAMP)
-	$(PY) -m devhost.demo
+	$(PY) -m devhost.demo $(ARGS)
 
 lint: $(PY_STAMP)
 	$(PY) -m ruff check .
@@ -47,6 +48,14 @@ unit: $(PY_STAMP)
 
 train: $(PY_STAMP)
 	$(PY) -m model.train
+
+# 1,000,000 events through the local pipeline: nothing lost, no duplicate, flat memory (not in `make test`).
+soak: $(PY_STAMP)
+	$(PY) -m devhost.soak --events 1000000
+
+# Sustained events/s and enqueue→stored latency of the local pipeline, embedded store.
+bench-pipeline: $(PY_STAMP)
+	$(PY) -m benchmarks.bench_pipeline --events 200000
 
 clean:
 	rm -rf $(VENV) node_modules .data .test-output .mypy_cache .ruff_cache .pytest_cache

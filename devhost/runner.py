@@ -135,7 +135,8 @@ class RunOptions:
     """Events per GenerateTransactions call (bounded by GENERATE_MAX_COUNT)."""
     publish_batch: int = 5000
     """Change-feed documents per PublishToPowerBI invocation (maxItemsPerInvocation)."""
-    retain_per_partition: int = 100_000
+    retain_per_partition: int = 10_000
+    """Events kept per partition for replays, like a hub's retention: bounded so memory stays flat."""
 
 
 class LocalPipeline:
