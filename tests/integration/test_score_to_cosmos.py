@@ -66,3 +66,19 @@ def test_local_runner_against_cosmos(cosmos_sink: CosmosStore) -> None:
     pipeline.replay()
     assert cosmos_sink.count(SCORED) == 1500
     assert cosmos_sink.count(REJECTED) == 1
+
+
+def test_redelivery_after_crash_halfway(user_function: Lookup, cosmos_sink: CosmosStore) -> None:
+    """A host that died after writing half a batch redelivers all of it: still one document per transaction."""
+    bodies = [json.dumps(r).encode() for r in TransactionGenerator(seed=13).generate(400)]
+    bodies.insert(100, b"{broken")
+    fn = user_function("ScoreTransactions")
+    scored, rejected = _score(fn, bodies, first=900)
+    half = documents(scored)[:200]
+    cosmos_sink.upsert(SCORED, half)  # the crash: no checkpoint, the rest never written
+    scored, rejected = _score(fn, bodies, first=900)  # the same events, from the last checkpoint
+    cosmos_sink.upsert(SCORED, scored.get())
+    cosmos_sink.upsert(REJECTED, rejected.get())
+    assert cosmos_sink.count(SCORED) == 400
+    assert cosmos_sink.count(REJECTED) == 1
+    assert sorted(cosmos_sink.ids(SCORED)) == sorted(json.loads(b)["id"] for b in bodies if b != b"{broken")
