@@ -10,6 +10,7 @@ id, and the change-feed trigger delivers persisted documents after a lease posit
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import Counter, defaultdict
@@ -22,8 +23,10 @@ from typing import Any, Protocol
 import azure.functions as func
 import numpy as np
 
-from devhost.bindings import Out, document_list, documents, eventhub_batch, user_function
+from devhost.bindings import Out, document_list, documents, eventhub_batch, indexed_functions, user_function
 from devhost.stream import EventStream, StoredEvent
+
+logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 LEASE_NAME = "PublishToPowerBI"
@@ -76,6 +79,32 @@ class LatencyHistogram:
         return (rank + 1) / 1000.0
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """A function's `@retry` exponential-backoff policy, read from its indexed settings."""
+
+    max_retries: int
+    minimum_s: float
+    maximum_s: float
+
+    @classmethod
+    def of(cls, function_name: str) -> RetryPolicy:
+        policy = indexed_functions()[function_name].get_settings_dict("retry_policy") or {}
+
+        def seconds(hms: str) -> float:
+            h, m, sec = (float(x) for x in hms.split(":"))
+            return h * 3600 + m * 60 + sec
+
+        return cls(
+            max_retries=int(policy.get("max_retry_count", 0)),
+            minimum_s=seconds(policy.get("minimum_interval", "00:00:00")),
+            maximum_s=seconds(policy.get("maximum_interval", "00:00:00")),
+        )
+
+    def delay_s(self, attempt: int) -> float:
+        return float(min(self.minimum_s * 2 ** (attempt - 1), self.maximum_s))
+
+
 @dataclass
 class RunSummary:
     generated: int = 0
@@ -83,6 +112,8 @@ class RunSummary:
     rejected: int = 0
     flagged: int = 0
     published: int = 0
+    unpublished: int = 0
+    """Rows whose publishing failed past the retry policy (skipped, as the host does)."""
     true_positives: int = 0
     labelled_fraud: int = 0
     elapsed_s: float = 0.0
@@ -110,6 +141,7 @@ class RunSummary:
             "rejected": self.rejected,
             "flagged": self.flagged,
             "published": self.published,
+            "unpublished": self.unpublished,
             "precision": round(self.precision, 4),
             "recall": round(self.recall, 4),
             "events_per_s": round(self.events_per_s, 1),
@@ -135,6 +167,10 @@ class RunOptions:
     """Events per GenerateTransactions call (bounded by GENERATE_MAX_COUNT)."""
     publish_batch: int = 5000
     """Change-feed documents per PublishToPowerBI invocation (maxItemsPerInvocation)."""
+    publish_retry: RetryPolicy | None = None
+    """Override PublishToPowerBI's own retry policy (tests use short intervals)."""
+    publish_drain_s: float = 60.0
+    """After generation ends, how long to keep retrying a failing publish before reporting rows unpublished."""
     retain_per_partition: int = 10_000
     """Events kept per partition for replays, like a hub's retention: bounded so memory stays flat."""
 
@@ -152,6 +188,9 @@ class LocalPipeline:
         self._score = user_function("ScoreTransactions")
         self._publish = user_function("PublishToPowerBI")
         self._stop = threading.Event()
+        self._retry = options.publish_retry or RetryPolicy.of("PublishToPowerBI")
+        self._publish_attempts = 0
+        self._publish_retry_at = 0.0
 
     def stop(self) -> None:
         """Stop generating (from another thread); what was generated is still scored, stored and published."""
@@ -227,25 +266,58 @@ class LocalPipeline:
         return progressed
 
     def _publish_changes(self) -> int:
+        """Deliver the next change-feed batch to PublishToPowerBI, with the function's retry policy.
+
+        As on Azure: the lease advances only when the invocation succeeds; a raised invocation is
+        retried after the policy's exponential backoff (scoring goes on meanwhile); once the
+        retries are spent the batch is skipped and counted as unpublished.
+        """
         from shared.powerbi import to_row
 
+        if time.monotonic() < self._publish_retry_at:
+            return 0
         t0 = time.perf_counter()
         position = self.store.lease(LEASE_NAME)
         docs, new_position = self.store.changes("scored", position, self.options.publish_batch)
         if not docs:
             return 0
         t1 = time.perf_counter()
-        self._publish(document_list(docs))
+        try:
+            self._publish(document_list(docs))
+        except Exception:
+            self._publish_attempts += 1
+            if self._publish_attempts <= self._retry.max_retries:
+                delay = self._retry.delay_s(self._publish_attempts)
+                logger.warning(
+                    "PublishToPowerBI failed; retry %d/%d in %.1f s (scoring continues)",
+                    self._publish_attempts,
+                    self._retry.max_retries,
+                    delay,
+                )
+                self._publish_retry_at = time.monotonic() + delay
+                return 0
+            logger.exception("PublishToPowerBI failed past its retries; skipping %d rows", len(docs))
+            self.summary.unpublished += len(docs)
+        else:
+            self.summary.published += len(docs)
+            if self.observer:
+                self.observer.record_published([{**to_row(d), "reasons": d.get("reasons", [])} for d in docs])
+        self._publish_attempts = 0
         self.store.commit_lease(LEASE_NAME, new_position)
-        self.summary.published += len(docs)
-        t2 = time.perf_counter()
-        if self.observer:
-            self.observer.record_published([{**to_row(d), "reasons": d.get("reasons", [])} for d in docs])
         stages = self.summary.stage_seconds
         stages["change feed read"] += t1 - t0
-        stages["publish (function)"] += t2 - t1
-        stages["dashboard"] += time.perf_counter() - t2
+        stages["publish (function)"] += time.perf_counter() - t1
         return len(docs)
+
+    def _drain_publishing(self) -> None:
+        """Publish what is left, waiting out retries for at most `publish_drain_s`."""
+        deadline = time.monotonic() + self.options.publish_drain_s
+        while time.monotonic() < deadline:
+            if self._publish_changes():
+                continue
+            if time.monotonic() >= self._publish_retry_at:
+                return  # nothing left to publish
+            time.sleep(min(0.05, max(self._publish_retry_at - time.monotonic(), 0.0)))
 
     # -- the run ---------------------------------------------------------------------------------
 
@@ -292,9 +364,8 @@ class LocalPipeline:
                 break
             if not progressed:
                 time.sleep(0.002)
-        while self._publish_changes():
-            pass
         self.summary.elapsed_s = time.perf_counter() - started
+        self._drain_publishing()
         return self.summary
 
     def replay(self) -> RunSummary:
@@ -302,6 +373,5 @@ class LocalPipeline:
         self.stream.rewind()
         while self._consume():
             pass
-        while self._publish_changes():
-            pass
+        self._drain_publishing()
         return self.summary

@@ -54,3 +54,33 @@ def test_rate_limited_run_respects_duration(tmp_path: Path) -> None:
     summary = LocalPipeline(store, RunOptions(events=1_000_000, rate=2000, duration_s=1.0)).run()
     assert 500 <= summary.generated <= 3000
     assert store.count("scored") + store.count("rejected") == summary.generated
+
+
+def test_power_bi_outage_never_blocks_scoring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With Power BI answering 503 throughout, every event is still scored and stored; the lease does not
+    advance while retries last, and rows past the retry policy are counted, not silently lost.
+
+    The fake server stands in for Power BI (see tests/fakes/powerbi_server.py).
+    """
+    import functions.publish as publish
+    from devhost.runner import LEASE_NAME, RetryPolicy
+    from shared.powerbi import PowerBIPushClient
+    from shared.settings import get_settings
+    from tests.fakes.powerbi_server import FakePowerBI, Fault
+
+    with FakePowerBI() as fake:
+        fake.script(*[Fault.http(503)] * 1000)
+        monkeypatch.setenv("POWERBI_PUSH_URL", fake.url)
+        get_settings.cache_clear()
+        client = PowerBIPushClient(fake.url, 5.0, sleep=lambda _s: None)  # no real waits in the client's backoff
+        monkeypatch.setattr(publish, "_client", lambda _url, _timeout: client)
+        store = SQLiteStore(tmp_path / "p.sqlite")
+        options = RunOptions(
+            events=2000, publish_retry=RetryPolicy(max_retries=2, minimum_s=0.05, maximum_s=0.1), publish_drain_s=5
+        )
+        summary = LocalPipeline(store, options).run()
+    assert store.count("scored") + store.count("rejected") == 2000
+    assert summary.published == 0
+    assert summary.unpublished == store.count("scored")
+    assert store.lease(LEASE_NAME) > 0  # skipped past, as the host does once retries are spent
+    assert fake.rows == []
