@@ -1,0 +1,287 @@
+// Everything `azd up` provisions for the fraud-scoring function app, in one resource group.
+//
+// Not compiled by this repository's CI: the Bicep compiler cannot be installed there (its installers
+// download a binary). tests/infra/test_templates.py checks these files with a small text parser instead:
+// every app setting the code reads is set below, each binding connection has its role assignment, no
+// keys reach app settings. Run `az bicep build --file infra/main.bicep` before relying on a change.
+//
+// Identity everywhere: the function app's system-assigned identity reaches Event Hubs, Cosmos DB,
+// Storage, Key Vault and Application Insights through role assignments (modules/roles.bicep). The only
+// secret is the Power BI push URL, which lives in Key Vault and reaches the app as a Key Vault reference.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; part of every resource name and the azd-env-name tag.')
+param environmentName string
+
+@minLength(1)
+@description('Region for every resource; it must offer the Flex Consumption plan.')
+param location string
+
+@description('Object id of whoever runs azd (azd fills AZURE_PRINCIPAL_ID). Gets the same data roles as the app, so tools/send_events.py and a local func start work against these resources. Empty: no roles for a person.')
+param principalId string = ''
+
+@allowed(['User', 'ServicePrincipal'])
+@description('Kind of principalId: User for a person, ServicePrincipal for a CI identity.')
+param principalType string = 'User'
+
+// ---- Event Hubs ------------------------------------------------------------------------------
+
+@description('Event hub the generator writes and the scorer reads (EVENT_HUB_NAME).')
+param eventHubName string = 'transactions'
+
+@description('Consumer group of the scorer (EVENT_HUB_CONSUMER_GROUP). Give every other reader (Fabric Eventstream, ad-hoc tools) a group of its own.')
+param eventHubConsumerGroup string = 'scoring'
+
+@minValue(1)
+@maxValue(100)
+@description('Partitions of the hub: the ceiling on scorer instances reading in parallel. Standard allows 1-32, Premium up to 100; fixed at creation on Standard. See docs/deploy.md, sizing.')
+param eventHubPartitionCount int = 4
+
+@allowed(['Standard', 'Premium'])
+@description('Event Hubs tier. Standard: throughput units (1 TU = 1,000 events/s or 1 MB/s in). Premium: processing units, for the 100k events/s row of the sizing table.')
+param eventHubSku string = 'Standard'
+
+@minValue(1)
+@maxValue(20)
+@description('Throughput units (Standard) or processing units (Premium).')
+param eventHubCapacity int = 1
+
+@minValue(0)
+@maxValue(20)
+@description('Standard only: auto-inflate ceiling in throughput units; 0 turns auto-inflate off.')
+param eventHubMaxThroughputUnits int = 4
+
+// ---- Cosmos DB --------------------------------------------------------------------------------
+
+@description('Database holding the three containers (COSMOS_DATABASE).')
+param cosmosDatabaseName string = 'fraud'
+
+@description('Scored documents, partitioned by /account_id (COSMOS_SCORED_CONTAINER).')
+param cosmosScoredContainerName string = 'scored'
+
+@description('Rejected events, partitioned by /id (COSMOS_REJECTED_CONTAINER).')
+param cosmosRejectedContainerName string = 'rejected'
+
+@description('Change-feed leases of PublishToPowerBI, partitioned by /id (COSMOS_LEASE_CONTAINER).')
+param cosmosLeaseContainerName string = 'leases'
+
+@minValue(1000)
+@description('Autoscale ceiling of the scored container in RU/s; it idles at a tenth of this. About 8 RU per scored document with the indexing policy in modules/cosmos.bicep.')
+param cosmosScoredMaxThroughput int = 4000
+
+@description('Turn off key (local) authentication on the account: the app uses its identity only. Set false only for a tool that cannot sign in with Entra ID.')
+param cosmosDisableLocalAuth bool = true
+
+// ---- Function app -----------------------------------------------------------------------------
+
+@allowed([2048, 4096])
+@description('Memory per Flex Consumption instance.')
+param instanceMemoryMB int = 2048
+
+@minValue(40)
+@maxValue(1000)
+@description('Flex Consumption scale-out ceiling across the app.')
+param maximumInstanceCount int = 100
+
+// ---- Settings the Python code reads (shared/settings.py); app settings are strings ------------
+
+@description('GENERATE_MAX_COUNT: upper bound for count on POST /api/transactions.')
+param generateMaxCount string = '1000'
+
+@description('GENERATOR_FRAUD_RATE: share of generated transactions that are fraud.')
+param generatorFraudRate string = '0.10'
+
+@description('GENERATOR_SEED: empty for fresh randomness per process.')
+param generatorSeed string = ''
+
+@description('GENERATOR_SCHEDULE: NCRONTAB of the timer generator. Hourly by default: the timer fires even when GENERATOR_TIMER_COUNT is 0, and every firing can start an instance.')
+param generatorSchedule string = '0 0 * * * *'
+
+@description('GENERATOR_TIMER_COUNT: events per timer tick; 0 keeps the timer generator off.')
+param generatorTimerCount string = '0'
+
+@description('MODEL_DIR: empty uses the artifact deployed with the app.')
+param modelDir string = ''
+
+@description('FRAUD_THRESHOLD: empty uses the threshold stored with the model.')
+param fraudThreshold string = ''
+
+@description('POWERBI_TIMEOUT_SECONDS: per-request timeout for Power BI.')
+param powerBiTimeoutSeconds string = '10'
+
+@secure()
+@description('Power BI push URL (it embeds a key). Stored in Key Vault, never in app settings; empty leaves publishing off.')
+param powerBiPushUrl string = ''
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName }
+// azure.yaml's service name; azd finds the app to deploy to by this tag.
+var serviceName = 'scoring'
+
+resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    logAnalyticsName: 'log-${resourceToken}'
+    appInsightsName: 'appi-${resourceToken}'
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: 'st${resourceToken}'
+    deploymentContainerName: 'app-package'
+  }
+}
+
+module eventHubs 'modules/eventhubs.bicep' = {
+  name: 'eventhubs'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    namespaceName: 'evhns-${resourceToken}'
+    hubName: eventHubName
+    consumerGroupName: eventHubConsumerGroup
+    partitionCount: eventHubPartitionCount
+    sku: eventHubSku
+    capacity: eventHubCapacity
+    maxThroughputUnits: eventHubMaxThroughputUnits
+  }
+}
+
+module cosmos 'modules/cosmos.bicep' = {
+  name: 'cosmos'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    accountName: 'cosmos-${resourceToken}'
+    databaseName: cosmosDatabaseName
+    scoredContainerName: cosmosScoredContainerName
+    rejectedContainerName: cosmosRejectedContainerName
+    leaseContainerName: cosmosLeaseContainerName
+    scoredMaxThroughput: cosmosScoredMaxThroughput
+    disableLocalAuth: cosmosDisableLocalAuth
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: 'kv-${resourceToken}'
+    powerBiPushUrl: powerBiPushUrl
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: rg
+  params: {
+    location: location
+    tags: union(tags, { 'azd-service-name': serviceName })
+    name: 'func-${resourceToken}'
+    planName: 'plan-${resourceToken}'
+    deploymentContainerUrl: '${storage.outputs.blobEndpoint}${storage.outputs.deploymentContainerName}'
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+  }
+}
+
+// Data roles of the app's identity, one per connection it makes (see modules/roles.bicep).
+module appRoles 'modules/roles.bicep' = {
+  name: 'app-roles'
+  scope: rg
+  params: {
+    principalId: functionApp.outputs.principalId
+    principalType: 'ServicePrincipal'
+    storageAccountName: storage.outputs.name
+    eventHubNamespaceName: eventHubs.outputs.namespaceName
+    eventHubName: eventHubs.outputs.hubName
+    cosmosAccountName: cosmos.outputs.accountName
+    keyVaultName: keyVault.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
+  }
+}
+
+// The same data roles for the person running azd, so the sender and local runs need no keys either.
+module developerRoles 'modules/roles.bicep' = if (!empty(principalId)) {
+  name: 'developer-roles'
+  scope: rg
+  params: {
+    principalId: principalId
+    principalType: principalType
+    storageAccountName: storage.outputs.name
+    eventHubNamespaceName: eventHubs.outputs.namespaceName
+    eventHubName: eventHubs.outputs.hubName
+    cosmosAccountName: cosmos.outputs.accountName
+    keyVaultName: keyVault.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
+  }
+}
+
+// Identity-based connection forms only: `<Connection>__fullyQualifiedNamespace`, `__accountEndpoint`,
+// `AzureWebJobsStorage__accountName` (https://learn.microsoft.com/azure/azure-functions/functions-reference#configure-an-identity-based-connection).
+// No FUNCTIONS_WORKER_RUNTIME: Flex Consumption takes the runtime from functionAppConfig.runtime.
+// POWERBI_PUSH_URL is a Key Vault reference, versionless so a rotated secret is picked up
+// (https://learn.microsoft.com/azure/app-service/app-service-key-vault-references#rotation).
+var appSettings = {
+  AzureWebJobsStorage__accountName: storage.outputs.name
+  APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.connectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
+  EventHubConnection__fullyQualifiedNamespace: eventHubs.outputs.fullyQualifiedNamespace
+  EVENT_HUB_NAME: eventHubs.outputs.hubName
+  EVENT_HUB_CONSUMER_GROUP: eventHubs.outputs.consumerGroupName
+  CosmosDBConnection__accountEndpoint: cosmos.outputs.endpoint
+  COSMOS_DATABASE: cosmos.outputs.databaseName
+  COSMOS_SCORED_CONTAINER: cosmos.outputs.scoredContainerName
+  COSMOS_REJECTED_CONTAINER: cosmos.outputs.rejectedContainerName
+  COSMOS_LEASE_CONTAINER: cosmos.outputs.leaseContainerName
+  GENERATE_MAX_COUNT: generateMaxCount
+  GENERATOR_FRAUD_RATE: generatorFraudRate
+  GENERATOR_SEED: generatorSeed
+  GENERATOR_SCHEDULE: generatorSchedule
+  GENERATOR_TIMER_COUNT: generatorTimerCount
+  MODEL_DIR: modelDir
+  FRAUD_THRESHOLD: fraudThreshold
+  POWERBI_PUSH_URL: empty(powerBiPushUrl) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.powerBiSecretUri})'
+  POWERBI_TIMEOUT_SECONDS: powerBiTimeoutSeconds
+}
+
+// Applied after the role assignments, so the identity connections and the Key Vault reference
+// resolve on the first start instead of after the platform's next retry.
+module settings 'modules/appsettings.bicep' = {
+  name: 'appsettings'
+  scope: rg
+  dependsOn: [appRoles]
+  params: {
+    appName: functionApp.outputs.name
+    settings: appSettings
+  }
+}
+
+// azd writes these into .azure/<env>/.env; docs/deploy.md uses them.
+output AZURE_LOCATION string = location
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output EVENT_HUB_FULLY_QUALIFIED_NAMESPACE string = eventHubs.outputs.fullyQualifiedNamespace
+output EVENT_HUB_NAME string = eventHubs.outputs.hubName
+output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
+output KEY_VAULT_NAME string = keyVault.outputs.name

@@ -1,0 +1,170 @@
+// Cosmos DB for NoSQL: the `fraud` database with the scored, rejected and leases containers.
+// Identity-based connections cannot create containers (the Cosmos DB trigger runs with
+// createLeaseContainerIfNotExists=false), so all three are created here.
+// Types: https://learn.microsoft.com/azure/templates/microsoft.documentdb/2024-11-15/databaseaccounts
+//
+// Indexing is limited to the fields something queries. Every write updates the index of every
+// included path, so an all-paths policy makes each ~1 KB scored document cost about 19 RU to write
+// against about 8 RU with the policy below (planning figures; measure x-ms-request-charge on yours:
+// https://learn.microsoft.com/azure/cosmos-db/optimize-cost-reads-writes). The scorer writes with the
+// output binding (id + partition key, no query) and PublishToPowerBI reads the change feed; neither
+// needs an index. The included paths serve the history report and ad-hoc investigation
+// (powerbi/report-layout.md): time ranges on scored_at, flagged-only filters, risk ordering,
+// comparisons across model versions, per-account lookups. A filter on an excluded path still
+// works but scans; add a path here (an online index transformation) when a new query needs it.
+
+param location string
+param tags object
+param accountName string
+param databaseName string
+param scoredContainerName string
+param rejectedContainerName string
+param leaseContainerName string
+
+@minValue(1000)
+param scoredMaxThroughput int
+
+param disableLocalAuth bool
+
+resource account 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
+  name: accountName
+  location: location
+  tags: tags
+  kind: 'GlobalDocumentDB'
+  properties: {
+    databaseAccountOfferType: 'Standard'
+    locations: [
+      {
+        locationName: location
+        failoverPriority: 0
+        isZoneRedundant: false
+      }
+    ]
+    consistencyPolicy: {
+      defaultConsistencyLevel: 'Session'
+    }
+    disableLocalAuth: disableLocalAuth
+    disableKeyBasedMetadataWriteAccess: true
+    minimalTlsVersion: 'Tls12'
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15' = {
+  parent: account
+  name: databaseName
+  properties: {
+    resource: {
+      id: databaseName
+    }
+  }
+}
+
+// Partition key /account_id: writes spread over ~50,000 accounts (no hot partition at any rate in
+// the sizing table), and "this account's history" stays a single-partition query.
+resource scored 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: scoredContainerName
+  properties: {
+    resource: {
+      id: scoredContainerName
+      partitionKey: {
+        paths: ['/account_id']
+        kind: 'Hash'
+        version: 2
+      }
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        includedPaths: [
+          { path: '/account_id/?' }
+          { path: '/scored_at/?' }
+          { path: '/is_flagged/?' }
+          { path: '/fraud_probability/?' }
+          { path: '/model_version/?' }
+        ]
+        excludedPaths: [
+          { path: '/*' }
+          { path: '/"_etag"/?' }
+        ]
+        // "Latest flagged transactions" without a cross-path sort in memory.
+        compositeIndexes: [
+          [
+            { path: '/is_flagged', order: 'ascending' }
+            { path: '/scored_at', order: 'descending' }
+          ]
+        ]
+      }
+    }
+    options: {
+      autoscaleSettings: {
+        maxThroughput: scoredMaxThroughput
+      }
+    }
+  }
+}
+
+// Partition key /id: a rejected event may lack a valid account_id, and the document id is a hash
+// of partition and sequence number, so writes spread evenly and a redelivery overwrites in place.
+resource rejected 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: rejectedContainerName
+  properties: {
+    resource: {
+      id: rejectedContainerName
+      partitionKey: {
+        paths: ['/id']
+        kind: 'Hash'
+        version: 2
+      }
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        includedPaths: [
+          { path: '/rejected_at/?' }
+          { path: '/reason/?' }
+        ]
+        excludedPaths: [
+          { path: '/*' }
+          { path: '/"_etag"/?' }
+        ]
+      }
+      // Rejections are for investigation, not a system of record: keep 30 days.
+      defaultTtl: 2592000
+    }
+    options: {
+      autoscaleSettings: {
+        maxThroughput: 1000
+      }
+    }
+  }
+}
+
+// Partition key /id is what the Cosmos DB trigger requires of a lease container. Default indexing:
+// the change feed processor queries its few lease documents, and their writes are rare.
+resource leases 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: leaseContainerName
+  properties: {
+    resource: {
+      id: leaseContainerName
+      partitionKey: {
+        paths: ['/id']
+        kind: 'Hash'
+        version: 2
+      }
+    }
+    options: {
+      autoscaleSettings: {
+        maxThroughput: 1000
+      }
+    }
+  }
+}
+
+output accountName string = account.name
+output endpoint string = account.properties.documentEndpoint
+output databaseName string = database.name
+output scoredContainerName string = scored.name
+output rejectedContainerName string = rejected.name
+output leaseContainerName string = leases.name
