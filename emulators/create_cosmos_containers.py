@@ -1,0 +1,57 @@
+"""Create the fraud database and its three containers in the local Cosmos DB emulator (docker-compose.yml).
+
+The Functions host does not create them (the Cosmos DB trigger runs with
+createLeaseContainerIfNotExists=false, as identity-based connections require on Azure), so run this
+once after `docker compose up`:
+
+    .venv/bin/python emulators/create_cosmos_containers.py
+
+Names and partition keys are the ones infra/modules/cosmos.bicep creates on Azure
+(tests/infra/test_templates.py keeps the two in step). Indexing policies are left at the emulator's
+default: the vNext emulator does not implement custom index policies yet
+(learn.microsoft.com/azure/cosmos-db/emulator-linux, feature support).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Final
+
+EMULATOR_ENDPOINT: Final = "https://localhost:8081/"
+EMULATOR_KEY: Final = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVJaYjUCiMDhj8ew=="
+"""The emulator's fixed, published account key; not a secret."""
+
+
+def containers(env: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """(container name, partition key path), named by the same settings the app reads."""
+    env = dict(os.environ) if env is None else env
+    return [
+        (env.get("COSMOS_SCORED_CONTAINER") or "scored", "/account_id"),
+        (env.get("COSMOS_REJECTED_CONTAINER") or "rejected", "/id"),
+        (env.get("COSMOS_LEASE_CONTAINER") or "leases", "/id"),
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Create what is missing; existing containers are left as they are."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoint", default=EMULATOR_ENDPOINT)
+    parser.add_argument("--database", default=os.environ.get("COSMOS_DATABASE") or "fraud")
+    args = parser.parse_args(argv)
+
+    from azure.cosmos import CosmosClient, PartitionKey
+
+    # The emulator's certificate is self-signed; this script only ever talks to the local emulator.
+    client = CosmosClient(args.endpoint, credential=EMULATOR_KEY, connection_verify=False)
+    database = client.create_database_if_not_exists(id=args.database)
+    for name, key in containers():
+        database.create_container_if_not_exists(id=name, partition_key=PartitionKey(path=key))
+        print(f"{args.database}/{name} (partition key {key})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
