@@ -36,6 +36,14 @@ def _announce_publishing_off() -> None:
     logger.info("POWERBI_PUSH_URL is not set: publishing to Power BI is off")
 
 
+@functools.cache
+def _announce_unresolved_reference() -> None:
+    logger.error(
+        "POWERBI_PUSH_URL is an unresolved Key Vault reference: publishing to Power BI is off; "
+        "give the app's identity the Key Vault Secrets User role on the vault"
+    )
+
+
 @bp.function_name("PublishToPowerBI")
 @bp.retry(
     strategy="exponential_backoff",
@@ -55,6 +63,9 @@ def _announce_publishing_off() -> None:
 def publish_to_powerbi(documents: func.DocumentList) -> None:
     """Map each scored document to a row and push the batch; a malformed document is set aside."""
     settings = get_settings()
+    if settings.powerbi_url_unresolved:
+        _announce_unresolved_reference()
+        return
     if settings.powerbi_push_url is None:
         _announce_publishing_off()
         return

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+KEY_VAULT_REFERENCE_PREFIX = "@Microsoft.KeyVault("
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
 
 
@@ -76,6 +77,9 @@ class Settings:
     """Push URL of the Power BI streaming/push dataset; unset disables publishing (POWERBI_PUSH_URL)."""
     powerbi_timeout_s: float = 10.0
     """Per-request timeout for Power BI (POWERBI_TIMEOUT_SECONDS)."""
+    powerbi_url_unresolved: bool = False
+    """POWERBI_PUSH_URL still holds a `@Microsoft.KeyVault(...)` reference: the platform could not resolve
+    it (usually the app's identity lacks Key Vault Secrets User). Publishing stays off; scoring is unaffected."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -84,6 +88,8 @@ class Settings:
         timeout = _float(env, "POWERBI_TIMEOUT_SECONDS", 10.0, 0.1, 120.0)
         seed_raw = _optional_str(env, "GENERATOR_SEED")
         model_dir = _optional_str(env, "MODEL_DIR")
+        push_url = _optional_str(env, "POWERBI_PUSH_URL")
+        unresolved = push_url is not None and push_url.startswith(KEY_VAULT_REFERENCE_PREFIX)
         return cls(
             max_generate_count=_int(env, "GENERATE_MAX_COUNT", 1000, 1, 100_000),
             fraud_rate=0.10 if fraud_rate is None else fraud_rate,
@@ -91,7 +97,8 @@ class Settings:
             timer_count=_int(env, "GENERATOR_TIMER_COUNT", 0, 0, 100_000),
             model_dir=Path(model_dir) if model_dir else DEFAULT_MODEL_DIR,
             threshold_override=_float(env, "FRAUD_THRESHOLD", None, 0.0, 1.0),
-            powerbi_push_url=_optional_str(env, "POWERBI_PUSH_URL"),
+            powerbi_push_url=None if unresolved else push_url,
+            powerbi_url_unresolved=unresolved,
             powerbi_timeout_s=10.0 if timeout is None else timeout,
         )
 

@@ -39,11 +39,12 @@ def _documents(docs: list[dict[str, Any]]) -> func.DocumentList:
 @pytest.fixture(autouse=True)
 def fresh_process() -> Iterator[None]:
     """Each test sees a new process: no cached client, no 'publishing is off' notice given yet."""
-    publish._client.cache_clear()
-    publish._announce_publishing_off.cache_clear()
+    notices = (publish._client, publish._announce_publishing_off, publish._announce_unresolved_reference)
+    for cached in notices:
+        cached.cache_clear()
     yield
-    publish._client.cache_clear()
-    publish._announce_publishing_off.cache_clear()
+    for cached in notices:
+        cached.cache_clear()
 
 
 @pytest.fixture
@@ -128,6 +129,23 @@ def test_without_url_logs_once_and_sends_nothing(caplog: pytest.LogCaptureFixtur
     notices = [r for r in caplog.records if "publishing to Power BI is off" in r.getMessage()]
     assert len(notices) == 1
     assert notices[0].levelno == logging.INFO
+    assert publish._client.cache_info().currsize == 0
+
+
+def test_unresolved_key_vault_reference_is_reported_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A `@Microsoft.KeyVault(...)` value the platform did not resolve: one clear error, no request, no crash."""
+    monkeypatch.setenv("POWERBI_PUSH_URL", "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/pbi/)")
+    get_settings.cache_clear()
+    with caplog.at_level(logging.INFO, logger="functions.publish"):
+        handler = _handler()
+        handler(_documents([_doc(0)]))
+        handler(_documents([_doc(1)]))
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert "Key Vault" in errors[0].getMessage()
+    assert "SecretUri" not in errors[0].getMessage()
     assert publish._client.cache_info().currsize == 0
 
 
