@@ -202,7 +202,7 @@ class LocalPipeline:
         t0 = time.perf_counter()
         out: Out[list[str]] = Out()
         request = func.HttpRequest(method="POST", url="/api/transactions", params={"count": str(count)}, body=b"")
-        response = self._generate(request, out)
+        response = self._generate(request, out, Out())
         if response.status_code != 200:
             raise RuntimeError(f"GenerateTransactions answered {response.status_code}: {response.get_body()!r}")
         bodies = [b.encode() for b in out.get()]

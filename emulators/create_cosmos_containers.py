@@ -31,6 +31,7 @@ def containers(env: dict[str, str] | None = None) -> list[tuple[str, str]]:
     return [
         (env.get("COSMOS_SCORED_CONTAINER") or "scored", "/account_id"),
         (env.get("COSMOS_REJECTED_CONTAINER") or "rejected", "/id"),
+        (env.get("COSMOS_HISTORY_CONTAINER") or "history", "/account_id"),
         (env.get("COSMOS_LEASE_CONTAINER") or "leases", "/id"),
     ]
 

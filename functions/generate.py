@@ -1,9 +1,14 @@
-"""Generate stage: synthetic transactions to Event Hubs, on HTTP request or on a timer."""
+"""Generate stage: synthetic transactions to Event Hubs, on HTTP request or on a timer.
+
+`?mode=history` stores labelled transactions straight into the history container instead, unscored:
+the seed's first phase, which built the labelled history that the model is retrained from.
+"""
 
 from __future__ import annotations
 
 import logging
 from functools import cache
+from typing import Any
 
 import azure.functions as func
 import orjson
@@ -31,22 +36,37 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return func.HttpResponse(body, status_code=status, mimetype=_JSON, headers=headers)
 
 
-def _generate(count: int) -> tuple[list[str], int]:
+def _generate(count: int) -> tuple[list[dict[str, Any]], int]:
     records = _generator().generate(count)
-    return [orjson.dumps(r).decode() for r in records], sum(r["is_fraud"] for r in records)
+    return records, sum(r["is_fraud"] for r in records)
+
+
+def _bodies(records: list[dict[str, Any]]) -> list[str]:
+    return [orjson.dumps(r).decode() for r in records]
 
 
 @bp.function_name("GenerateTransactions")
 @bp.route(route="transactions", auth_level=func.AuthLevel.FUNCTION)
 @bp.event_hub_output(arg_name="out", event_hub_name="%EVENT_HUB_NAME%", connection="EventHubConnection")
-def generate_transactions(req: func.HttpRequest, out: func.Out[list[str]]) -> func.HttpResponse:
-    """POST /api/transactions?count=N: send N labelled transactions to Event Hubs and say how many.
+@bp.cosmos_db_output(
+    arg_name="history",
+    connection="CosmosDBConnection",
+    database_name="%COSMOS_DATABASE%",
+    container_name="%COSMOS_HISTORY_CONTAINER%",
+)
+def generate_transactions(
+    req: func.HttpRequest, out: func.Out[list[str]], history: func.Out[func.DocumentList]
+) -> func.HttpResponse:
+    """POST /api/transactions?count=N[&mode=history]: send N labelled transactions and say how many.
 
     No `methods=` on the route: the host would answer other methods with a bare 404, and callers
     deserve the stable error code below.
     """
     if req.method != "POST":
         return _error(405, "method_not_allowed", "use POST /api/transactions?count=N", {"Allow": "POST"})
+    mode = req.params.get("mode") or "live"
+    if mode not in ("live", "history"):
+        return _error(400, "invalid_mode", "mode must be 'live' (to Event Hubs) or 'history' (stored, unscored)")
     limit = get_settings().max_generate_count
     raw = req.params.get("count")
     if raw is None or raw == "":
@@ -58,12 +78,16 @@ def generate_transactions(req: func.HttpRequest, out: func.Out[list[str]]) -> fu
             return _error(400, "invalid_count", f"count must be an integer between 1 and {limit}")
         if not 1 <= count <= limit:
             return _error(400, "invalid_count", f"count must be an integer between 1 and {limit}")
-    bodies, fraud = _generate(count)
-    # The Event Hubs extension packs these into size-limited batches when the function returns;
-    # if sending fails the invocation fails and the caller gets a 500, never a false "sent".
-    out.set(bodies)
-    logger.info("generated %d transactions (%d labelled fraud)", count, fraud)
-    return func.HttpResponse(orjson.dumps({"sent": count, "labelled_fraud": fraud}), status_code=200, mimetype=_JSON)
+    records, fraud = _generate(count)
+    # Either output is written by the host after the function returns; if that fails the caller
+    # gets a 500, never a false count. The Event Hubs extension packs events into size-limited batches.
+    if mode == "history":
+        history.set(func.DocumentList(func.Document.from_dict(r) for r in records))
+    else:
+        out.set(_bodies(records))
+    logger.info("generated %d transactions (%d labelled fraud) in %s mode", count, fraud, mode)
+    reply = {"sent": count, "labelled_fraud": fraud, "mode": mode}
+    return func.HttpResponse(orjson.dumps(reply), status_code=200, mimetype=_JSON)
 
 
 @bp.function_name("GenerateTransactionsOnTimer")
@@ -74,6 +98,6 @@ def generate_on_timer(timer: func.TimerRequest, out: func.Out[list[str]]) -> Non
     count = get_settings().timer_count
     if count == 0:
         return
-    bodies, fraud = _generate(count)
-    out.set(bodies)
+    records, fraud = _generate(count)
+    out.set(_bodies(records))
     logger.info("timer generated %d transactions (%d labelled fraud, past due: %s)", count, fraud, timer.past_due)

@@ -55,7 +55,7 @@ param eventHubMaxThroughputUnits int = 4
 
 // ---- Cosmos DB --------------------------------------------------------------------------------
 
-@description('Database holding the three containers (COSMOS_DATABASE).')
+@description('Database holding the four containers (COSMOS_DATABASE).')
 param cosmosDatabaseName string = 'fraud'
 
 @description('Scored documents, partitioned by /account_id (COSMOS_SCORED_CONTAINER).')
@@ -63,6 +63,9 @@ param cosmosScoredContainerName string = 'scored'
 
 @description('Rejected events, partitioned by /id (COSMOS_REJECTED_CONTAINER).')
 param cosmosRejectedContainerName string = 'rejected'
+
+@description('Labelled, unscored history for retraining, partitioned by /account_id (COSMOS_HISTORY_CONTAINER).')
+param cosmosHistoryContainerName string = 'history'
 
 @description('Change-feed leases of PublishToPowerBI, partitioned by /id (COSMOS_LEASE_CONTAINER).')
 param cosmosLeaseContainerName string = 'leases'
@@ -174,6 +177,7 @@ module cosmos 'modules/cosmos.bicep' = {
     databaseName: cosmosDatabaseName
     scoredContainerName: cosmosScoredContainerName
     rejectedContainerName: cosmosRejectedContainerName
+    historyContainerName: cosmosHistoryContainerName
     leaseContainerName: cosmosLeaseContainerName
     scoredMaxThroughput: cosmosScoredMaxThroughput
     disableLocalAuth: cosmosDisableLocalAuth
@@ -253,6 +257,7 @@ var appSettings = {
   COSMOS_DATABASE: cosmos.outputs.databaseName
   COSMOS_SCORED_CONTAINER: cosmos.outputs.scoredContainerName
   COSMOS_REJECTED_CONTAINER: cosmos.outputs.rejectedContainerName
+  COSMOS_HISTORY_CONTAINER: cosmos.outputs.historyContainerName
   COSMOS_LEASE_CONTAINER: cosmos.outputs.leaseContainerName
   GENERATE_MAX_COUNT: generateMaxCount
   GENERATOR_FRAUD_RATE: generatorFraudRate

@@ -60,6 +60,15 @@ def test_http_generator_bindings() -> None:
     }
 
 
+def test_http_generator_history_output() -> None:
+    """History mode writes through a Cosmos DB output to its own container."""
+    history = _binding(_functions()["GenerateTransactions"], "history")
+    assert history["type"] == "cosmosDB"
+    assert history["direction"] == "OUT"
+    assert history["connection"] == "CosmosDBConnection"
+    assert history["containerName"] == "%COSMOS_HISTORY_CONTAINER%"
+
+
 def test_timer_generator_bindings() -> None:
     """Schedule from an app setting, never run on startup, Event Hubs out."""
     fn = _functions()["GenerateTransactionsOnTimer"]

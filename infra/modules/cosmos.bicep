@@ -1,4 +1,4 @@
-// Cosmos DB for NoSQL: the `fraud` database with the scored, rejected and leases containers.
+// Cosmos DB for NoSQL: the `fraud` database with the scored, rejected, history and leases containers.
 // Identity-based connections cannot create containers (the Cosmos DB trigger runs with
 // createLeaseContainerIfNotExists=false), so all three are created here.
 // Types: https://learn.microsoft.com/azure/templates/microsoft.documentdb/2024-11-15/databaseaccounts
@@ -19,6 +19,7 @@ param accountName string
 param databaseName string
 param scoredContainerName string
 param rejectedContainerName string
+param historyContainerName string
 param leaseContainerName string
 
 @minValue(1000)
@@ -140,6 +141,36 @@ resource rejected 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers
   }
 }
 
+// Labelled, unscored history (the generator's history mode) that `model/train.py` retrains from.
+// Partition key /account_id like `scored`; nothing is queried but a full read, so index nothing.
+resource history 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: historyContainerName
+  properties: {
+    resource: {
+      id: historyContainerName
+      partitionKey: {
+        paths: ['/account_id']
+        kind: 'Hash'
+        version: 2
+      }
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        includedPaths: []
+        excludedPaths: [
+          { path: '/*' }
+        ]
+      }
+    }
+    options: {
+      autoscaleSettings: {
+        maxThroughput: 1000
+      }
+    }
+  }
+}
+
 // Partition key /id is what the Cosmos DB trigger requires of a lease container. Default indexing:
 // the change feed processor queries its few lease documents, and their writes are rare.
 resource leases 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
@@ -167,4 +198,5 @@ output endpoint string = account.properties.documentEndpoint
 output databaseName string = database.name
 output scoredContainerName string = scored.name
 output rejectedContainerName string = rejected.name
+output historyContainerName string = history.name
 output leaseContainerName string = leases.name

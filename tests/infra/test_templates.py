@@ -786,6 +786,7 @@ def test_emulator_files_match_the_app_settings() -> None:
         for symbol, setting in [
             ("scored", "COSMOS_SCORED_CONTAINER"),
             ("rejected", "COSMOS_REJECTED_CONTAINER"),
+            ("history", "COSMOS_HISTORY_CONTAINER"),
             ("leases", "COSMOS_LEASE_CONTAINER"),
         ]
     ]

@@ -1,0 +1,88 @@
+"""Labelled history from Cosmos DB, as training data: the seed's retraining path.
+
+The seed trained on labelled transactions that had piled up in Cosmos DB. Here the generator's
+history mode (`POST /api/transactions?mode=history`) stores labelled, unscored transactions in the
+history container, and `python -m model.train --history-endpoint ...` reads them back through the
+`azure-cosmos` SDK, with an account key or, when none is given, `DefaultAzureCredential`. Every
+document is checked against the same contract the scorer uses; one that fails, or has no label,
+is counted and left out rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from shared import contract as c
+from shared.features import transactions_to_columns
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class History:
+    """Training columns (the form `TransactionGenerator.columns` returns) and what was left out."""
+
+    columns: dict[str, np.ndarray]
+    skipped: Counter[str]
+
+    @property
+    def size(self) -> int:
+        return len(self.columns["is_fraud"])
+
+
+def history_columns(documents: Iterable[Mapping[str, Any]]) -> History:
+    """Validate labelled documents and turn them into training columns."""
+    kept: list[c.Transaction] = []
+    skipped: Counter[str] = Counter()
+    for doc in documents:
+        try:
+            tx = c.validate(dict(doc))
+        except c.InvalidTransactionError as exc:
+            skipped[f"{exc.rejection.field}:{exc.rejection.reason}"] += 1
+            continue
+        if tx.is_fraud is None:
+            skipped["is_fraud:missing"] += 1
+            continue
+        kept.append(tx)
+    raw = transactions_to_columns(kept)
+    columns = {
+        field: np.asarray(values, dtype=np.float64 if field in c.CONTINUOUS_FIELDS else np.int64)
+        for field, values in raw.items()
+    }
+    columns["is_fraud"] = np.asarray([int(bool(tx.is_fraud)) for tx in kept], dtype=np.int64)
+    columns["account"] = np.asarray([tx.account_id for tx in kept], dtype=object)
+    if skipped:
+        logger.warning("left %d history documents out: %s", sum(skipped.values()), dict(skipped))
+    return History(columns=columns, skipped=skipped)
+
+
+def read_history(
+    endpoint: str,
+    database: str,
+    container: str,
+    *,
+    key: str | None = None,
+    verify_tls: bool = True,
+    limit: int | None = None,
+) -> History:
+    """Read labelled transactions from a Cosmos DB container (account key, or Entra ID when `key` is None)."""
+    from azure.cosmos import CosmosClient
+
+    credential: Any
+    if key:
+        credential = key
+    else:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential()
+    client = CosmosClient(endpoint, credential=credential, connection_verify=verify_tls)
+    proxy = client.get_database_client(database).get_container_client(container)
+    query = "SELECT * FROM c" if limit is None else f"SELECT TOP {int(limit)} * FROM c"
+    items = proxy.query_items(query, enable_cross_partition_query=True)
+    return history_columns(items)
