@@ -2,6 +2,7 @@
 
 The artifact is a joblib file holding a plain dict (the XGBoost booster as UBJSON bytes plus the
 fitted feature spec), not a scikit-learn object, so serving needs only NumPy, joblib and XGBoost.
+Reasons come from exact tree SHAP tables derived from the loaded booster (`shared/explain.py`).
 Unpickling runs code, so the loader first checks the file's sha256 against the metadata written
 next to it by `model/train.py`, as scikit-learn's model-persistence guide recommends, and refuses
 anything that does not match.
@@ -19,6 +20,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from shared.explain import ShapTables, build_tables
 from shared.features import FeatureSpec, source_fields
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,13 @@ class Reason:
     contribution: float
 
 
+FIELDS: Final = tuple(dict.fromkeys(source_fields()))
+"""The contract fields reasons name, in the column order of `FraudModel.contributions`."""
+_COLUMN_FIELD: Final = [FIELDS.index(field) for field in source_fields()]
+_FOLD_MATRIX: Final = np.zeros((len(_COLUMN_FIELD), len(FIELDS)), dtype=np.float64)
+_FOLD_MATRIX[np.arange(len(_COLUMN_FIELD)), _COLUMN_FIELD] = 1.0
+
+
 @dataclass(frozen=True)
 class FraudModel:
     """A loaded, verified model: booster, feature spec, decision threshold and version."""
@@ -57,6 +66,8 @@ class FraudModel:
     threshold: float
     version: str
     metadata: dict[str, Any]
+    shap: ShapTables | None = None
+    """Exact SHAP tables for the booster's trees; None falls back to XGBoost's `pred_contribs`."""
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Fraud probability per row of an encoded float32 matrix."""
@@ -64,29 +75,57 @@ class FraudModel:
             return np.empty(0, dtype=np.float32)
         return np.asarray(self.booster.inplace_predict(x, validate_features=False), dtype=np.float32)
 
-    def reasons(self, x: np.ndarray, top: int = 3) -> list[list[Reason]]:
-        """Top fields pushing each row toward fraud, from XGBoost's exact tree SHAP.
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        """Exact tree SHAP per contract field (rows x `FIELDS`, log-odds, bias left out).
 
-        One-hot columns are folded back into their source field, so a reason reads
-        `category_recipient`, not `category_recipient=jewelry`.
+        One-hot columns are folded back into their source field, so `category_recipient` carries
+        the sum of every `category_recipient=` column.
         """
         if x.shape[0] == 0:
-            return []
-        import xgboost
+            return np.zeros((0, len(FIELDS)), dtype=np.float64)
+        if self.shap is not None:
+            return self.shap.contributions(x)
+        return xgboost_contributions(self.booster, x)
 
-        contribs = self.booster.predict(xgboost.DMatrix(x), pred_contribs=True)
-        folded = contribs[:, :-1] @ _FOLD_MATRIX  # drop the bias column, sum per field
-        order = np.argsort(-folded, axis=1)[:, :top]
-        out: list[list[Reason]] = []
-        for row, idx in zip(folded, order, strict=True):
-            out.append([Reason(_FIELDS[j], float(row[j])) for j in idx if row[j] > 0.0])
-        return out
+    def reasons(self, x: np.ndarray, top: int = 3) -> list[list[Reason]]:
+        """Top fields pushing each row toward fraud (positive contributions only, largest first)."""
+        names, values = ranked(self.contributions(x), top)
+        return [
+            [Reason(name, value) for name, value in zip(row_names, row_values, strict=True) if value > 0.0]
+            for row_names, row_values in zip(zip(*names, strict=True), zip(*values, strict=True), strict=True)
+        ]
 
 
-_FIELDS: Final = list(dict.fromkeys(source_fields()))
-_FOLD_MATRIX: Final = np.zeros((len(source_fields()), len(_FIELDS)), dtype=np.float32)
-for _col, _field in enumerate(source_fields()):
-    _FOLD_MATRIX[_col, _FIELDS.index(_field)] = 1.0
+_FIELD_NAMES: Final = np.asarray(FIELDS, dtype=object)
+
+
+def ranked(contributions: np.ndarray, top: int = 3) -> tuple[list[list[str]], list[list[float]]]:
+    """The `top` largest contributions of every row, as one list over the rows per rank: names, values.
+
+    Rank-major, so callers can walk all rows' first, second and third reasons without a list per
+    row. Callers keep the positive ones only: a field pushing toward "not fraud" is no reason to flag.
+    """
+    order = np.argsort(-contributions, axis=1, kind="stable")[:, :top]
+    values = np.take_along_axis(contributions, order, axis=1)
+    return _FIELD_NAMES[order].T.tolist(), values.T.tolist()
+
+
+def shap_tables(booster: Any) -> ShapTables | None:
+    """SHAP tables per contract field for an XGBoost booster; None if its trees are too deep to tabulate."""
+    import orjson
+
+    return build_tables(orjson.loads(bytes(booster.save_raw("json"))), _COLUMN_FIELD, len(FIELDS))
+
+
+def xgboost_contributions(booster: Any, x: np.ndarray) -> np.ndarray:
+    """XGBoost's own exact tree SHAP (`pred_contribs`), folded per contract field, bias left out."""
+    import xgboost
+
+    # nthread=1: without it, building the DMatrix starts a thread pool that costs more than the
+    # SHAP itself at our batch sizes.
+    contribs = booster.predict(xgboost.DMatrix(x, nthread=1), pred_contribs=True)
+    folded: np.ndarray = contribs[:, :-1].astype(np.float64) @ _FOLD_MATRIX
+    return folded
 
 
 def load_model(model_dir: Path, threshold_override: float | None = None) -> FraudModel:
@@ -119,11 +158,14 @@ def load_model(model_dir: Path, threshold_override: float | None = None) -> Frau
     # One thread per worker process: Functions scales out by process, and threads only add
     # contention at our batch sizes (measured in benchmarks/).
     booster.set_param({"nthread": 1})
+    shap = shap_tables(booster)
+    if shap is None:
+        logger.warning("model %s is too deep for SHAP tables; reasons use XGBoost's slower pred_contribs", actual[:12])
     spec = FeatureSpec.from_dict(payload["feature_spec"])
     threshold = float(metadata["threshold"]) if threshold_override is None else threshold_override
     version = str(metadata["version"])
     logger.info("loaded fraud model %s (threshold %.4f, sha256 %s)", version, threshold, actual[:12])
-    return FraudModel(booster=booster, spec=spec, threshold=threshold, version=version, metadata=metadata)
+    return FraudModel(booster=booster, spec=spec, threshold=threshold, version=version, metadata=metadata, shap=shap)
 
 
 class LazyModel:
