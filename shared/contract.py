@@ -92,7 +92,7 @@ MAX_ID_LENGTH: Final = 128
 MAX_EVENT_BYTES: Final = 64 * 1024
 
 # Cosmos DB forbids these characters in an id (they break the resource path).
-_FORBIDDEN_ID_CHARS: Final = frozenset("/\\?#")
+FORBIDDEN_ID_CHARS: Final = frozenset("/\\?#")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +126,7 @@ def _check_id(value: object, field: str) -> str:
         raise _fail(field, "wrong_type", "expected a string")
     if not value or len(value) > MAX_ID_LENGTH:
         raise _fail(field, "out_of_range", f"length must be 1..{MAX_ID_LENGTH}")
-    if any(c in _FORBIDDEN_ID_CHARS for c in value) or not value.isprintable():
+    if any(c in FORBIDDEN_ID_CHARS for c in value) or not value.isprintable():
         raise _fail(field, "invalid_value", "contains a character Cosmos DB ids cannot hold")
     return value
 
@@ -151,10 +151,13 @@ def _check_float(record: dict[str, Any], field: str) -> float:
         if value is None:
             raise _fail(field, "missing", "required number")
         raise _fail(field, "wrong_type", "expected a number")
-    number = float(value)
+    low, high = FLOAT_RANGES[field]
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for any float is out of range, not a crash
+        raise _fail(field, "out_of_range", f"must be within [{low:g}, {high:g}]") from None
     if not math.isfinite(number):
         raise _fail(field, "not_finite", "NaN and infinities are not amounts")
-    low, high = FLOAT_RANGES[field]
     if not low <= number <= high:
         raise _fail(field, "out_of_range", f"must be within [{low:g}, {high:g}]")
     return number
