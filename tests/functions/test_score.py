@@ -91,6 +91,20 @@ def test_bad_events_are_rejected_not_fatal(user_function: Lookup) -> None:
     assert len({d["id"] for d in rejected}) == 4
 
 
+def test_outputs_pass_the_workers_cosmos_converter(user_function: Lookup) -> None:
+    """The worker's Cosmos DB output converter accepts what the function sets and writes every document."""
+    from azure.functions.cosmosdb import CosmosDBConverter
+
+    scored: Out[Any] = Out()
+    rejected: Out[Any] = Out()
+    user_function("ScoreTransactions")(eventhub_batch([*_bodies(50), b"garbage"]), scored, rejected)
+    for out in (scored, rejected):
+        datum = CosmosDBConverter.encode(out.get(), expected_type=None)
+        assert datum.type == "json"
+        assert json.loads(datum.value) == json.loads(json.dumps(documents(out)))
+    assert len(json.loads(CosmosDBConverter.encode(scored.get(), expected_type=None).value)) == 50
+
+
 def test_replayed_batch_yields_same_ids(user_function: Lookup) -> None:
     """A redelivered batch produces the same document ids, so Cosmos upserts overwrite."""
     bodies = [*_bodies(50), b"garbage"]
