@@ -32,12 +32,13 @@ def _binding(function: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def test_app_indexes_every_stage() -> None:
-    """Four functions, each with an explicit name, from the three blueprints."""
+    """Five functions, each with an explicit name, from the four blueprints."""
     assert set(_functions()) == {
         "GenerateTransactions",
         "GenerateTransactionsOnTimer",
         "ScoreTransactions",
         "PublishToPowerBI",
+        "ScoreRequest",
     }
 
 
@@ -67,6 +68,16 @@ def test_http_generator_history_output() -> None:
     assert history["direction"] == "OUT"
     assert history["connection"] == "CosmosDBConnection"
     assert history["containerName"] == "%COSMOS_HISTORY_CONTAINER%"
+
+
+def test_score_endpoint_bindings() -> None:
+    """POST /api/score behind a function key, HTTP response out."""
+    fn = _functions()["ScoreRequest"]
+    trigger = _binding(fn, "req")
+    assert trigger["type"] == "httpTrigger"
+    assert trigger["authLevel"] == "FUNCTION"
+    assert trigger["route"] == "score"
+    assert _binding(fn, "$return")["type"] == "http"
 
 
 def test_timer_generator_bindings() -> None:
@@ -130,4 +141,4 @@ def test_importing_the_app_reads_no_model() -> None:
         "print(len(function_app.app.get_functions()))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    assert out.stdout.strip() == "4"
+    assert out.stdout.strip() == "5"
