@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Final
 
 EMULATOR_ENDPOINT: Final = "https://localhost:8081/"
-EMULATOR_KEY: Final = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVJaYjUCiMDhj8ew=="
+EMULATOR_KEY: Final = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
 """The emulator's fixed, published account key; not a secret."""
 
 
