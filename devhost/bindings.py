@@ -73,6 +73,7 @@ def eventhub_batch(
     event_hub: str = "transactions",
     consumer_group: str = "scoring",
     decode: bool = True,
+    properties: Sequence[dict[str, Any]] | None = None,
 ) -> list[func.EventHubEvent]:
     """Decode a batch exactly as the Python worker does for an Event Hubs trigger with cardinality=many.
 
@@ -98,6 +99,9 @@ def eventhub_batch(
             "json",
         ),
     }
+    if properties is not None:
+        # Each event's application properties, e.g. the Diagnostic-Id producer SDKs set for tracing.
+        metadata["PropertiesArray"] = Datum(json.dumps(list(properties)), "json")
     if not decode:
         return [
             EventHubEvent(

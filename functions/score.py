@@ -13,6 +13,7 @@ from shared.contract import Rejection
 from shared.model import FraudModel, LazyModel, ModelIntegrityError, load_model
 from shared.scoring import EventBatch, reject_all, score_batch
 from shared.settings import get_settings
+from shared.telemetry import get_telemetry, traceparents
 
 logger = logging.getLogger(__name__)
 
@@ -97,17 +98,32 @@ def score_transactions(
     """Score the batch with the bundled model; every event becomes one scored or rejected document."""
     started = time.perf_counter()
     batch = to_batch(events)
-    try:
-        result = score_batch(batch, _model.get())
-    except ModelIntegrityError:
-        # Already logged once by LazyModel; keep the events rather than skipping them.
-        result = reject_all(batch, Rejection("model", "model_unavailable", "the model artifact failed its check"))
-    scored.set(to_documents(result.scored))
-    rejected.set(to_documents(result.rejected))
+    telemetry = get_telemetry()
+    # Producer trace contexts are read only when telemetry is on: off, it costs nothing here.
+    producers = traceparents((events[0].metadata or {}).get("PropertiesArray")) if telemetry.enabled and events else []
+    model_version = "unavailable"
+    with telemetry.batch_span(len(batch), batch.partition, producers):
+        try:
+            model = _model.get()
+            model_version = model.version
+            result = score_batch(batch, model)
+        except ModelIntegrityError:
+            # Already logged once by LazyModel; keep the events rather than skipping them.
+            result = reject_all(batch, Rejection("model", "model_unavailable", "the model artifact failed its check"))
+        scored.set(to_documents(result.scored))
+        rejected.set(to_documents(result.rejected))
+    seconds = time.perf_counter() - started
+    telemetry.record_batch(
+        scored=len(result.scored),
+        flagged=result.flagged,
+        rejected=len(result.rejected),
+        seconds=seconds,
+        model_version=model_version,
+    )
     logger.info(
         "scored %d events (%d flagged, %d rejected) in %.1f ms",
         len(result.scored),
         result.flagged,
         len(result.rejected),
-        (time.perf_counter() - started) * 1000.0,
+        seconds * 1000.0,
     )

@@ -32,6 +32,8 @@ _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 class Telemetry(Protocol):
     """What the scorer reports per batch."""
 
+    enabled: bool
+
     def batch_span(
         self, events: int, partition: str | None, traceparents: Sequence[str]
     ) -> AbstractContextManager[object]: ...
@@ -41,6 +43,8 @@ class Telemetry(Protocol):
 
 class NoTelemetry:
     """Used when no connection string is set: every call returns at once."""
+
+    enabled = False
 
     def batch_span(
         self, events: int, partition: str | None, traceparents: Sequence[str]
@@ -53,6 +57,8 @@ class NoTelemetry:
 
 class OpenTelemetryTelemetry:
     """Reports through the OpenTelemetry API to whatever providers are configured (Azure Monitor on Azure)."""
+
+    enabled = True
 
     def __init__(self, meter_provider: Any = None, tracer_provider: Any = None) -> None:
         from opentelemetry import metrics, trace

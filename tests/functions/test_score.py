@@ -150,3 +150,41 @@ def test_broken_model_rejects_batch_instead_of_losing_it(
         assert len(rejected) == 10
         assert {d["reason"] for d in rejected} == {"model_unavailable"}
     assert sum("refusing to score" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_telemetry_counts_batches_and_links_producers(user_function: Lookup, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With telemetry on, a batch adds to the scored/flagged/rejected counters (model version attached) and
+    its span links to the producers' traces from the events' Diagnostic-Id properties."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from shared.telemetry import OpenTelemetryTelemetry
+
+    reader, spans, tracer_provider = InMemoryMetricReader(), InMemorySpanExporter(), TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    telemetry = OpenTelemetryTelemetry(MeterProvider(metric_readers=[reader]), tracer_provider)
+    monkeypatch.setattr(score_module, "get_telemetry", lambda: telemetry)
+
+    bodies = [*_bodies(30), b"not json"]
+    producer = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    scored: Out[Any] = Out()
+    rejected: Out[Any] = Out()
+    events = eventhub_batch(bodies, properties=[{"Diagnostic-Id": producer}] * len(bodies))
+    user_function("ScoreTransactions")(events, scored, rejected)
+
+    (span,) = spans.get_finished_spans()
+    assert [format(link.context.trace_id, "032x") for link in span.links] == ["4bf92f3577b34da6a3ce929d0e0e4736"]
+    data = reader.get_metrics_data()
+    assert data is not None
+    values: dict[str, Any] = {
+        m.name: m.data.data_points[0] for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+    }
+    flagged = sum(1 for d in documents(scored) if d["is_flagged"])
+    assert values["fraud.events.scored"].value == 30
+    assert values["fraud.events.rejected"].value == 1
+    assert values["fraud.events.flagged"].value == flagged
+    assert values["fraud.events.scored"].attributes["model.version"].startswith("xgb-")
+    assert values["fraud.batch.duration"].count == 1
