@@ -9,7 +9,7 @@ CHROMIUM := /usr/bin/chromium
 # CI turns "a service could not start" from a skip into a failure.
 export REQUIRE_SERVICES ?= $(if $(filter true,$(CI)),1,0)
 
-.PHONY: setup demo test lint unit train soak bench-pipeline clean
+.PHONY: setup demo test lint unit train soak bench bench-pipeline clean
 
 $(PY_STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python 3.11+ needed, found " + sys.version'
@@ -52,6 +52,10 @@ train: $(PY_STAMP)
 # 1,000,000 events through the local pipeline: nothing lost, no duplicate, flat memory (not in `make test`).
 soak: $(PY_STAMP)
 	$(PY) -m devhost.soak --events 1000000
+
+# Scoring speed: the seed's path vs ScoreTransactions vs the bare booster, cold start, installed size.
+bench: $(PY_STAMP)
+	$(PY) -m benchmarks.bench_scoring
 
 # Sustained events/s and enqueue→stored latency of the local pipeline, embedded store.
 bench-pipeline: $(PY_STAMP)
