@@ -13,8 +13,9 @@ import json
 import logging
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ import azure.functions as func
 import numpy as np
 
 from devhost.bindings import Out, document_list, documents, eventhub_batch, indexed_functions, user_function
-from devhost.stream import EventStream, StoredEvent
+from devhost.stream import EventStream, Partition, StoredEvent
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,16 @@ class LatencyHistogram:
             return 0.0
         rank = int(np.searchsorted(np.cumsum(self.counts), q / 100.0 * total))
         return (rank + 1) / 1000.0
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingWrite:
+    partition: Partition
+    next_sequence: int
+    events: list[StoredEvent]
+    scored: list[dict[str, Any]]
+    rejected: list[dict[str, Any]]
+    future: Future[float]
 
 
 @dataclass(frozen=True)
@@ -188,6 +199,9 @@ class LocalPipeline:
         self._score = user_function("ScoreTransactions")
         self._publish = user_function("PublishToPowerBI")
         self._stop = threading.Event()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+        self._pending: deque[_PendingWrite] = deque()
+        self._max_pending = 2 * options.partitions
         self._retry = options.publish_retry or RetryPolicy.of("PublishToPowerBI")
         self._publish_attempts = 0
         self._publish_retry_at = 0.0
@@ -213,13 +227,14 @@ class LocalPipeline:
             self.observer.record_generated(len(bodies))
         return len(bodies)
 
-    def _score_batch(self, partition: str, batch: list[StoredEvent]) -> None:
+    def _score_batch(self, partition: Partition, batch: list[StoredEvent]) -> None:
+        """Invoke ScoreTransactions on one delivery and hand its outputs to the writer thread."""
         t0 = time.perf_counter()
         scored: Out[func.DocumentList] = Out()
         rejected: Out[func.DocumentList] = Out()
         events = eventhub_batch(
             [e.body for e in batch],
-            partition=partition,
+            partition=partition.id,
             first_sequence_number=batch[0].sequence_number,
             enqueued=[datetime.fromtimestamp(e.enqueued_at, UTC) for e in batch],
             decode=False,
@@ -228,40 +243,65 @@ class LocalPipeline:
         self._score(events, scored, rejected)
         t2 = time.perf_counter()
         scored_docs, rejected_docs = documents(scored), documents(rejected)
-        self.store.upsert("scored", scored_docs)
-        self.store.upsert("rejected", rejected_docs)
-        stored_at = time.time()
-        t3 = time.perf_counter()
+        # The host writes the outputs after the function returns, while the next invocation runs;
+        # a writer thread does the same here (SQLite works outside the GIL), so storing overlaps scoring.
+        future = self._writer.submit(self._write, scored_docs, rejected_docs)
+        self._pending.append(
+            _PendingWrite(partition, batch[-1].sequence_number + 1, batch, scored_docs, rejected_docs, future)
+        )
         stages = self.summary.stage_seconds
         stages["deliver (host)"] += t1 - t0
         stages["score (function)"] += t2 - t1
-        stages["store"] += t3 - t2
-        latencies = [stored_at - e.enqueued_at for e in batch]
-        self.summary.latency.add(latencies)
+
+    def _write(self, scored_docs: list[dict[str, Any]], rejected_docs: list[dict[str, Any]]) -> float:
+        t0 = time.perf_counter()
+        self.store.upsert("scored", scored_docs)
+        self.store.upsert("rejected", rejected_docs)
+        stored_at = time.time()
+        self.summary.stage_seconds["store (writer thread)"] += time.perf_counter() - t0
+        return stored_at
+
+    def _settle(self, block: bool) -> bool:
+        """Commit checkpoints for writes that finished, oldest first; with `block`, wait for the oldest."""
+        settled = False
+        while self._pending and (block or self._pending[0].future.done()):
+            write = self._pending.popleft()
+            stored_at = write.future.result()  # a failed write stops the run, as a failed output fails the invocation
+            t0 = time.perf_counter()
+            # Checkpoint only after the outputs are stored, as the host does.
+            write.partition.checkpoint = write.next_sequence
+            self._account(write, stored_at)
+            self.summary.stage_seconds["bookkeeping"] += time.perf_counter() - t0
+            settled = True
+            block = False
+        return settled
+
+    def _account(self, write: _PendingWrite, stored_at: float) -> None:
+        latencies = [stored_at - e.enqueued_at for e in write.events]
         s = self.summary
-        s.scored += len(scored_docs)
-        s.rejected += len(rejected_docs)
-        for d in scored_docs:
+        s.latency.add(latencies)
+        s.scored += len(write.scored)
+        s.rejected += len(write.rejected)
+        for d in write.scored:
             if d["is_flagged"]:
                 s.flagged += 1
                 s.true_positives += d["is_fraud"] == 1
             s.labelled_fraud += d["is_fraud"] == 1
-        reasons = Counter(f"{d['field']}:{d['reason']}" for d in rejected_docs)
+        reasons = Counter(f"{d['field']}:{d['reason']}" for d in write.rejected)
         s.rejected_reasons.update(reasons)
         if self.observer:
             self.observer.record_latencies(latencies)
-            if rejected_docs:
-                self.observer.record_rejected(len(rejected_docs), reasons)
-        stages["bookkeeping"] += time.perf_counter() - t3
+            if write.rejected:
+                self.observer.record_rejected(len(write.rejected), reasons)
 
     def _consume(self) -> bool:
         progressed = False
         for p in self.stream.partitions:
-            batch = p.read(self.options.max_batch)
+            if len(self._pending) >= self._max_pending:
+                self._settle(block=True)
+            batch = p.deliver(self.options.max_batch)
             if batch:
-                self._score_batch(p.id, batch)
-                # Checkpoint only after the outputs are stored, as the host does.
-                p.checkpoint = batch[-1].sequence_number + 1
+                self._score_batch(p, batch)
                 progressed = True
         return progressed
 
@@ -331,9 +371,10 @@ class LocalPipeline:
         self.warm_up()
         started = time.perf_counter()
         deadline = None if opts.duration_s is None else started + opts.duration_s
-        # Keep a full batch per partition in flight, bounded by prefetch: deep enough for full
-        # batches, shallow enough that queueing does not dominate latency.
-        target_backlog = min(opts.max_batch, opts.prefetch) * opts.partitions
+        # Keep a full batch per partition queued and one being stored, bounded by prefetch: deep
+        # enough for full batches, shallow enough that queueing does not dominate latency.
+        # Per partition, since partitions are stored (and so checkpointed) independently.
+        target_backlog = 2 * min(opts.max_batch, opts.prefetch)
         done_before = 0
         while True:
             now = time.perf_counter()
@@ -342,7 +383,7 @@ class LocalPipeline:
                 and (deadline is None or now < deadline)
                 and not self._stop.is_set()
             )
-            while generating and self.stream.backlog() < target_backlog:
+            while generating and self.stream.max_backlog() < target_backlog:
                 allowed = opts.events - self.summary.generated
                 if opts.rate is not None:
                     allowed = min(allowed, int((now - started) * opts.rate) - self.summary.generated)
@@ -350,6 +391,7 @@ class LocalPipeline:
                     break
                 self._generate_chunk(min(opts.chunk, allowed))
             progressed = self._consume()
+            progressed = self._settle(block=False) or progressed
             self._publish_changes()
             done = self.summary.scored + self.summary.rejected
             if progress and done != done_before:
@@ -371,7 +413,7 @@ class LocalPipeline:
     def replay(self) -> RunSummary:
         """Redeliver every retained event (a consumer restarted from old checkpoints) and drain again."""
         self.stream.rewind()
-        while self._consume():
-            pass
+        while self._consume() or self._pending:
+            self._settle(block=True)
         self._drain_publishing()
         return self.summary

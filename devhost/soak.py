@@ -60,8 +60,9 @@ class SoakReport:
 
 def soak(events: int, directory: Path) -> SoakReport:
     store = SQLiteStore(directory / "soak.sqlite")
-    # A small replay window: retention filling up is bounded growth, but it would blur a 50k-event check.
-    pipeline = LocalPipeline(store, RunOptions(events=events, retain_per_partition=1000))
+    # A small replay window (just above the runner's in-flight backlog of two batches per partition):
+    # retention filling up is bounded growth, but it would blur a 50k-event check.
+    pipeline = LocalPipeline(store, RunOptions(events=events, retain_per_partition=2500))
     warm_after = max(events // 10, 1)
     done = 0
     start_rss: list[int] = []

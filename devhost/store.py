@@ -38,6 +38,10 @@ class SQLiteStore:
         self._db.execute("INSERT OR IGNORE INTO lsn VALUES (0, 0)")
         for container in self._partition_keys:
             self._create(container)
+        # Reads get their own connection: with WAL they never wait for a write in progress, so the
+        # runner's writer thread and the change-feed reader run side by side.
+        self._read_lock = threading.Lock()
+        self._reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
 
     def _create(self, container: str) -> None:
         table = self._table(container)
@@ -84,8 +88,8 @@ class SQLiteStore:
     def changes(self, container: str, after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         """Up to `limit` documents changed after log position `after`, oldest first, and the new position."""
         table = self._table(container)
-        with self._lock:
-            rows = self._db.execute(
+        with self._read_lock:
+            rows = self._reader.execute(
                 f"SELECT lsn, body FROM {table} WHERE lsn > ? ORDER BY lsn LIMIT ?", (after, limit)
             ).fetchall()
         if not rows:
@@ -94,8 +98,8 @@ class SQLiteStore:
 
     def lease(self, name: str) -> int:
         """The change-feed position a consumer last committed (0 if it never ran)."""
-        with self._lock:
-            row = self._db.execute("SELECT position FROM leases WHERE name = ?", (name,)).fetchone()
+        with self._read_lock:
+            row = self._reader.execute("SELECT position FROM leases WHERE name = ?", (name,)).fetchone()
         return 0 if row is None else int(row[0])
 
     def commit_lease(self, name: str, position: int) -> None:
@@ -106,19 +110,20 @@ class SQLiteStore:
             )
 
     def count(self, container: str) -> int:
-        with self._lock:
-            (n,) = self._db.execute(f"SELECT COUNT(*) FROM {self._table(container)}").fetchone()
+        with self._read_lock:
+            (n,) = self._reader.execute(f"SELECT COUNT(*) FROM {self._table(container)}").fetchone()
         return int(n)
 
     def ids(self, container: str) -> list[str]:
-        with self._lock:
-            return [row[0] for row in self._db.execute(f"SELECT id FROM {self._table(container)}")]
+        with self._read_lock:
+            return [row[0] for row in self._reader.execute(f"SELECT id FROM {self._table(container)}")]
 
     def read_all(self, container: str) -> list[dict[str, Any]]:
-        with self._lock:
-            rows = self._db.execute(f"SELECT body FROM {self._table(container)} ORDER BY lsn").fetchall()
+        with self._read_lock:
+            rows = self._reader.execute(f"SELECT body FROM {self._table(container)} ORDER BY lsn").fetchall()
         return [orjson.loads(body) for (body,) in rows]
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
             self._db.close()
+            self._reader.close()

@@ -28,20 +28,28 @@ class Partition:
         self.id = partition_id
         self.log: deque[StoredEvent] = deque(maxlen=retain)
         self.next_sequence = 0
-        self.checkpoint = 0  # next sequence number to deliver
+        self.checkpoint = 0  # next sequence number not yet stored: where a restarted consumer resumes
+        self.delivered = 0  # next sequence number to hand to the function
 
     def append(self, body: bytes, now: float) -> None:
+        if len(self.log) == self.log.maxlen and self.log[0].sequence_number >= self.checkpoint:
+            # A hub would silently age this event out; locally that is a sizing mistake, so say it.
+            raise OverflowError(f"partition {self.id}: retention full of events not yet stored; raise retention")
         self.log.append(StoredEvent(self.next_sequence, now, body))
         self.next_sequence += 1
 
     def backlog(self) -> int:
         return self.next_sequence - self.checkpoint
 
-    def read(self, max_batch: int) -> list[StoredEvent]:
-        if not self.log or self.checkpoint >= self.next_sequence:
+    def deliver(self, max_batch: int) -> list[StoredEvent]:
+        """The next batch after what was already handed out (in flight until its checkpoint is committed)."""
+        if not self.log or self.delivered >= self.next_sequence:
             return []
-        start = max(self.checkpoint - self.log[0].sequence_number, 0)
-        return list(itertools.islice(self.log, start, start + max_batch))
+        start = max(self.delivered - self.log[0].sequence_number, 0)
+        batch = list(itertools.islice(self.log, start, start + max_batch))
+        if batch:
+            self.delivered = batch[-1].sequence_number + 1
+        return batch
 
 
 class EventStream:
@@ -63,7 +71,11 @@ class EventStream:
     def backlog(self) -> int:
         return sum(p.backlog() for p in self.partitions)
 
+    def max_backlog(self) -> int:
+        """Events not yet stored in the fullest partition."""
+        return max(p.backlog() for p in self.partitions)
+
     def rewind(self) -> None:
         """Move every checkpoint back to the oldest retained event: the whole retained stream is redelivered."""
         for p in self.partitions:
-            p.checkpoint = p.log[0].sequence_number if p.log else p.next_sequence
+            p.checkpoint = p.delivered = p.log[0].sequence_number if p.log else p.next_sequence

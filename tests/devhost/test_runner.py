@@ -84,3 +84,18 @@ def test_power_bi_outage_never_blocks_scoring(tmp_path: Path, monkeypatch: pytes
     assert summary.unpublished == store.count("scored")
     assert store.lease(LEASE_NAME) > 0  # skipped past, as the host does once retries are spent
     assert fake.rows == []
+
+
+def test_retention_never_drops_unstored_events() -> None:
+    """A partition whose retention is full of events not yet stored refuses more, loudly, instead of losing them."""
+    from devhost.stream import EventStream
+
+    stream = EventStream(partitions=1, retain_per_partition=3)
+    stream.send([b"1", b"2", b"3"])
+    with pytest.raises(OverflowError, match="retention"):
+        stream.send([b"4"])
+    partition = stream.partitions[0]
+    assert [e.body for e in partition.deliver(2)] == [b"1", b"2"]
+    partition.checkpoint = partition.delivered
+    stream.send([b"4", b"5"])  # the two stored events may age out now
+    assert [e.body for e in partition.deliver(10)] == [b"3", b"4", b"5"]
