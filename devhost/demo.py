@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from tqdm import tqdm
 
-    with tqdm(total=options.events, unit="ev", disable=args.no_progress, smoothing=0.1) as bar:
+    with pipeline, tqdm(total=options.events, unit="ev", disable=args.no_progress, smoothing=0.1) as bar:
         summary = pipeline.run(progress=bar.update)
     state.mark_finished()
 

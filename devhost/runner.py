@@ -25,6 +25,7 @@ import azure.functions as func
 import numpy as np
 
 from devhost.bindings import Out, document_list, documents, eventhub_batch, indexed_functions, user_function
+from devhost.store import SQLiteStore
 from devhost.stream import EventStream, Partition, StoredEvent
 
 logger = logging.getLogger(__name__)
@@ -186,6 +187,57 @@ class RunOptions:
     """Events kept per partition for replays, like a hub's retention: bounded so memory stays flat."""
 
 
+class Writes(Protocol):
+    """Where the runner's output writes happen, in submission order, off the scoring loop."""
+
+    def upsert(self, scored: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> Future[float]: ...
+    def commit_lease(self, name: str, position: int) -> object: ...
+    def close(self) -> None: ...
+
+
+class ThreadWrites:
+    """One writer thread: for stores whose writes wait on the network (Cosmos DB), not on the CPU."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+
+    def _upsert(self, scored: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> float:
+        self._store.upsert("scored", scored)
+        self._store.upsert("rejected", rejected)
+        return time.time()
+
+    def upsert(self, scored: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> Future[float]:
+        return self._pool.submit(self._upsert, scored, rejected)
+
+    def commit_lease(self, name: str, position: int) -> object:
+        return self._pool.submit(self._store.commit_lease, name, position)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+class ProcessWrites:
+    """The embedded store's writes in a writer process: the scoring loop only serialises documents."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+        self._process = store.process_writer()
+
+    def upsert(self, scored: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> Future[float]:
+        done = self._process.upsert_rows("scored", self._store.rows("scored", scored))
+        if rejected:
+            # One worker runs submissions in order, so this one finishing means both are stored.
+            done = self._process.upsert_rows("rejected", self._store.rows("rejected", rejected))
+        return done
+
+    def commit_lease(self, name: str, position: int) -> object:
+        return self._process.commit_lease(name, position)
+
+    def close(self) -> None:
+        self._process.close()
+
+
 class LocalPipeline:
     """Runs the app's functions end to end against a `Store`, reporting to an optional `Observer`."""
 
@@ -199,12 +251,25 @@ class LocalPipeline:
         self._score = user_function("ScoreTransactions")
         self._publish = user_function("PublishToPowerBI")
         self._stop = threading.Event()
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+        self._writes: Writes = ProcessWrites(store) if isinstance(store, SQLiteStore) else ThreadWrites(store)
         self._pending: deque[_PendingWrite] = deque()
         self._max_pending = 2 * options.partitions
         self._retry = options.publish_retry or RetryPolicy.of("PublishToPowerBI")
         self._publish_attempts = 0
         self._publish_retry_at = 0.0
+        self._lease = store.lease(LEASE_NAME)
+
+    def close(self) -> None:
+        """Finish outstanding writes and stop the writer; the pipeline cannot run after this."""
+        while self._pending:
+            self._settle(block=True)
+        self._writes.close()
+
+    def __enter__(self) -> LocalPipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def stop(self) -> None:
         """Stop generating (from another thread); what was generated is still scored, stored and published."""
@@ -245,21 +310,14 @@ class LocalPipeline:
         scored_docs, rejected_docs = documents(scored), documents(rejected)
         # The host writes the outputs after the function returns, while the next invocation runs;
         # a writer thread does the same here (SQLite works outside the GIL), so storing overlaps scoring.
-        future = self._writer.submit(self._write, scored_docs, rejected_docs)
+        future = self._writes.upsert(scored_docs, rejected_docs)
         self._pending.append(
             _PendingWrite(partition, batch[-1].sequence_number + 1, batch, scored_docs, rejected_docs, future)
         )
         stages = self.summary.stage_seconds
         stages["deliver (host)"] += t1 - t0
         stages["score (function)"] += t2 - t1
-
-    def _write(self, scored_docs: list[dict[str, Any]], rejected_docs: list[dict[str, Any]]) -> float:
-        t0 = time.perf_counter()
-        self.store.upsert("scored", scored_docs)
-        self.store.upsert("rejected", rejected_docs)
-        stored_at = time.time()
-        self.summary.stage_seconds["store (writer thread)"] += time.perf_counter() - t0
-        return stored_at
+        stages["store (hand-off)"] += time.perf_counter() - t2
 
     def _settle(self, block: bool) -> bool:
         """Commit checkpoints for writes that finished, oldest first; with `block`, wait for the oldest."""
@@ -317,7 +375,7 @@ class LocalPipeline:
         if time.monotonic() < self._publish_retry_at:
             return 0
         t0 = time.perf_counter()
-        position = self.store.lease(LEASE_NAME)
+        position = self._lease
         docs, new_position = self.store.changes("scored", position, self.options.publish_batch)
         if not docs:
             return 0
@@ -343,7 +401,10 @@ class LocalPipeline:
             if self.observer:
                 self.observer.record_published([{**to_row(d), "reasons": d.get("reasons", [])} for d in docs])
         self._publish_attempts = 0
-        self.store.commit_lease(LEASE_NAME, new_position)
+        # The lease is persisted by the writer thread, in order after the writes before it, so the
+        # reader never waits for the store's write lock; this process reads its own copy.
+        self._lease = new_position
+        self._writes.commit_lease(LEASE_NAME, new_position)
         stages = self.summary.stage_seconds
         stages["change feed read"] += t1 - t0
         stages["publish (function)"] += time.perf_counter() - t1

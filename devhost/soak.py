@@ -73,7 +73,8 @@ def soak(events: int, directory: Path) -> SoakReport:
         if not start_rss and done >= warm_after:
             start_rss.append(rss_bytes())
 
-    summary = pipeline.run(progress=progress)
+    with pipeline:
+        summary = pipeline.run(progress=progress)
     end_rss = rss_bytes()
     ids = store.ids("scored")
     return SoakReport(

@@ -8,9 +8,12 @@ version of each item, in write order) and lets a lease remember how far the publ
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,8 @@ import orjson
 
 PARTITION_KEYS: dict[str, str] = {"scored": "account_id", "rejected": "id", "history": "account_id"}
 """Partition key property per container, as provisioned in Azure (see README)."""
+
+Row = tuple[str | None, str, bytes]
 
 
 class SQLiteStore:
@@ -69,21 +74,30 @@ class SQLiteStore:
 
     def upsert(self, container: str, documents: Sequence[Mapping[str, Any]]) -> None:
         """Write documents as the Cosmos DB output binding does: insert or replace by (partition key, id)."""
-        if not documents:
+        self.upsert_rows(container, self.rows(container, documents))
+
+    def rows(self, container: str, documents: Sequence[Mapping[str, Any]]) -> list[Row]:
+        """Documents as (partition key value, id, JSON body) rows, ready for `upsert_rows`."""
+        pk = self._partition_keys[container]
+        return [(None if d.get(pk) is None else str(d[pk]), str(d["id"]), orjson.dumps(d)) for d in documents]
+
+    def upsert_rows(self, container: str, rows: Sequence[Row]) -> None:
+        """Upsert prepared rows in one transaction, each taking the next log sequence number."""
+        if not rows:
             return
-        table, pk = self._table(container), self._partition_keys[container]
+        table = self._table(container)
         with self._transaction() as db:
             (last,) = db.execute("SELECT value FROM lsn").fetchone()
-            rows = [
-                (None if d.get(pk) is None else str(d[pk]), str(d["id"]), last + i + 1, orjson.dumps(d))
-                for i, d in enumerate(documents)
-            ]
             db.executemany(
                 f"INSERT INTO {table} (pk, id, lsn, body) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (pk, id) DO UPDATE SET lsn = excluded.lsn, body = excluded.body",
-                rows,
+                [(pk, doc_id, last + i + 1, body) for i, (pk, doc_id, body) in enumerate(rows)],
             )
             db.execute("UPDATE lsn SET value = ?", (last + len(rows),))
+
+    def process_writer(self) -> SQLiteWriterProcess:
+        """A writer in its own process for this file (see `SQLiteWriterProcess`)."""
+        return SQLiteWriterProcess(self.path, self._partition_keys)
 
     def changes(self, container: str, after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         """Up to `limit` documents changed after log position `after`, oldest first, and the new position."""
@@ -127,3 +141,53 @@ class SQLiteStore:
         with self._lock, self._read_lock:
             self._db.close()
             self._reader.close()
+
+
+# -- a writer process ------------------------------------------------------------------------------
+
+_worker_store: SQLiteStore | None = None
+
+
+def _worker_open(path: Path, partition_keys: Mapping[str, str]) -> None:
+    global _worker_store
+    _worker_store = SQLiteStore(path, partition_keys)
+
+
+def _worker_upsert(container: str, rows: Sequence[Row]) -> float:
+    assert _worker_store is not None
+    _worker_store.upsert_rows(container, rows)
+    return time.time()
+
+
+def _worker_commit_lease(name: str, position: int) -> float:
+    assert _worker_store is not None
+    _worker_store.commit_lease(name, position)
+    return time.time()
+
+
+class SQLiteWriterProcess:
+    """Upserts and lease commits for one SQLite file, run in order by a single worker process.
+
+    The local runner's scoring loop is CPU-bound Python; a writer thread would wait for the GIL
+    between every row it binds, so writes happen in a process of their own (spawned, so it loads
+    neither the model nor the functions). Callers serialise documents first (`SQLiteStore.rows`),
+    so only bytes cross the pipe. One worker means the writes land in submission order.
+    """
+
+    def __init__(self, path: Path, partition_keys: Mapping[str, str]) -> None:
+        self._pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_open,
+            initargs=(path, dict(partition_keys)),
+        )
+
+    def upsert_rows(self, container: str, rows: Sequence[Row]) -> Future[float]:
+        """Write the rows; the future gives the wall-clock time they were committed."""
+        return self._pool.submit(_worker_upsert, container, list(rows))
+
+    def commit_lease(self, name: str, position: int) -> Future[float]:
+        return self._pool.submit(_worker_commit_lease, name, position)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)

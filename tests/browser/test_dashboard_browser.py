@@ -42,6 +42,7 @@ def live_dashboard(tmp_path: Path) -> Iterator[DashboardServer]:
         finally:
             pipeline.stop()
             runner.join(timeout=30)
+            pipeline.close()
 
 
 def counter(page: Page, testid: str) -> float:

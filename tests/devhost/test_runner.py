@@ -22,26 +22,27 @@ def test_embedded_store_end_to_end(tmp_path: Path) -> None:
     """N events in, N documents stored (scored + rejected), no duplicate ids, all published; replay is idempotent."""
     store = SQLiteStore(tmp_path / "p.sqlite")
     state = DashboardState()
-    pipeline = LocalPipeline(store, RunOptions(events=3000, partitions=3, max_batch=400, chunk=500), observer=state)
-    summary = pipeline.run()
-    assert summary.generated == 3000
-    assert store.count("scored") + store.count("rejected") == 3000
-    assert len(set(store.ids("scored"))) == store.count("scored")
-    assert summary.published == store.count("scored")
-    assert state.snapshot()["totals"]["scored"] == store.count("scored")
-    assert summary.latency.percentile(99) > 0
+    options = RunOptions(events=3000, partitions=3, max_batch=400, chunk=500)
+    with LocalPipeline(store, options, observer=state) as pipeline:
+        summary = pipeline.run()
+        assert summary.generated == 3000
+        assert store.count("scored") + store.count("rejected") == 3000
+        assert len(set(store.ids("scored"))) == store.count("scored")
+        assert summary.published == store.count("scored")
+        assert state.snapshot()["totals"]["scored"] == store.count("scored")
+        assert summary.latency.percentile(99) > 0
 
-    pipeline.replay()
-    assert store.count("scored") + store.count("rejected") == 3000
-    assert len(set(store.ids("scored"))) == store.count("scored")
+        pipeline.replay()
+        assert store.count("scored") + store.count("rejected") == 3000
+        assert len(set(store.ids("scored"))) == store.count("scored")
 
 
 def test_bad_events_in_the_stream_are_rejected_not_lost(tmp_path: Path) -> None:
     """Malformed events injected into the stream end up in `rejected`; the count still adds up."""
     store = SQLiteStore(tmp_path / "p.sqlite")
-    pipeline = LocalPipeline(store, RunOptions(events=1000, partitions=2, chunk=250))
-    pipeline.stream.send([b"{oops", b"\xff", b'{"id": "x"}'])
-    pipeline.run()
+    with LocalPipeline(store, RunOptions(events=1000, partitions=2, chunk=250)) as pipeline:
+        pipeline.stream.send([b"{oops", b"\xff", b'{"id": "x"}'])
+        pipeline.run()
     assert store.count("scored") == 1000
     assert store.count("rejected") == 3
     reasons = sorted((d["field"], d["reason"]) for d in store.read_all("rejected"))
@@ -51,7 +52,8 @@ def test_bad_events_in_the_stream_are_rejected_not_lost(tmp_path: Path) -> None:
 def test_rate_limited_run_respects_duration(tmp_path: Path) -> None:
     """With a rate and a duration, generation stops at the deadline and everything generated is stored."""
     store = SQLiteStore(tmp_path / "p.sqlite")
-    summary = LocalPipeline(store, RunOptions(events=1_000_000, rate=2000, duration_s=1.0)).run()
+    with LocalPipeline(store, RunOptions(events=1_000_000, rate=2000, duration_s=1.0)) as pipeline:
+        summary = pipeline.run()
     assert 500 <= summary.generated <= 3000
     assert store.count("scored") + store.count("rejected") == summary.generated
 
@@ -78,7 +80,8 @@ def test_power_bi_outage_never_blocks_scoring(tmp_path: Path, monkeypatch: pytes
         options = RunOptions(
             events=2000, publish_retry=RetryPolicy(max_retries=2, minimum_s=0.05, maximum_s=0.1), publish_drain_s=5
         )
-        summary = LocalPipeline(store, options).run()
+        with LocalPipeline(store, options) as pipeline:
+            summary = pipeline.run()
     assert store.count("scored") + store.count("rejected") == 2000
     assert summary.published == 0
     assert summary.unpublished == store.count("scored")

@@ -57,15 +57,15 @@ def test_local_runner_against_cosmos(cosmos_sink: CosmosStore) -> None:
     """The local pipeline with a Cosmos endpoint as its store: N in, N stored, replay changes no count."""
     from devhost.runner import LocalPipeline, RunOptions
 
-    pipeline = LocalPipeline(cosmos_sink, RunOptions(events=1500, partitions=2, max_batch=300, chunk=500))
-    pipeline.stream.send([b"not json"])
-    summary = pipeline.run()
-    assert cosmos_sink.count(SCORED) + cosmos_sink.count(REJECTED) == 1501
-    assert len(set(cosmos_sink.ids(SCORED))) == cosmos_sink.count(SCORED) == 1500
-    assert summary.published == 1500
-    pipeline.replay()
-    assert cosmos_sink.count(SCORED) == 1500
-    assert cosmos_sink.count(REJECTED) == 1
+    with LocalPipeline(cosmos_sink, RunOptions(events=1500, partitions=2, max_batch=300, chunk=500)) as pipeline:
+        pipeline.stream.send([b"not json"])
+        summary = pipeline.run()
+        assert cosmos_sink.count(SCORED) + cosmos_sink.count(REJECTED) == 1501
+        assert len(set(cosmos_sink.ids(SCORED))) == cosmos_sink.count(SCORED) == 1500
+        assert summary.published == 1500
+        pipeline.replay()
+        assert cosmos_sink.count(SCORED) == 1500
+        assert cosmos_sink.count(REJECTED) == 1
 
 
 def test_redelivery_after_crash_halfway(user_function: Lookup, cosmos_sink: CosmosStore) -> None:
