@@ -74,6 +74,15 @@ def open_store(kind: str, data_dir: Path, keep: bool) -> Store:
     return SQLiteStore(path)
 
 
+def _serve(state: DashboardState, port: int) -> DashboardServer:
+    """The dashboard on the requested port, or on any free one if that port is taken."""
+    try:
+        return DashboardServer(state, port=port).start()
+    except OSError:
+        print(f"port {port} is busy; serving the dashboard on a free port instead")
+        return DashboardServer(state, port=0).start()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(
@@ -89,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     store = open_store(args.store, args.data_dir, args.keep_data)
     state = DashboardState()
-    server = None if args.no_dashboard else DashboardServer(state, port=args.port).start()
+    server = None if args.no_dashboard else _serve(state, args.port)
     if server:
         print(f"dashboard: {server.url}")
     if not os.environ.get("POWERBI_PUSH_URL"):
