@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -67,12 +67,15 @@ class FraudModel:
     version: str
     metadata: dict[str, Any]
     shap: ShapTables | None = None
-    """Exact SHAP tables for the booster's trees; None falls back to XGBoost's `pred_contribs`."""
+    """Tables of the booster's trees: exact SHAP (None falls back to XGBoost's `pred_contribs`) and,
+    when they hold leaf values, the prediction itself (otherwise the booster's `inplace_predict`)."""
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Fraud probability per row of an encoded float32 matrix."""
         if x.shape[0] == 0:
             return np.empty(0, dtype=np.float32)
+        if self.shap is not None and self.shap.leaf_values is not None:
+            return self.shap.predict_proba(x)
         return np.asarray(self.booster.inplace_predict(x, validate_features=False), dtype=np.float32)
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
@@ -117,6 +120,36 @@ def shap_tables(booster: Any) -> ShapTables | None:
     return build_tables(orjson.loads(bytes(booster.save_raw("json"))), _COLUMN_FIELD, len(FIELDS))
 
 
+PREDICT_TOLERANCE: Final = 1e-6
+"""Largest difference from `inplace_predict` the tables may show at load before prediction falls back to it."""
+
+
+def probe_matrix(tables: ShapTables, n_features: int, rows: int = 512, seed: int = 0) -> np.ndarray:
+    """Rows that send every split both ways: each column takes one of its thresholds or the float32 just below."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((rows, n_features), dtype=np.float32)
+    thresholds = tables.split_thresholds.ravel()
+    for column in range(n_features):
+        at = thresholds[(tables.split_columns == column) & ~np.isnan(thresholds)]
+        if at.size:
+            candidates = np.concatenate([at, np.nextafter(at, np.float32(-np.inf))])
+            x[:, column] = rng.choice(candidates, size=rows)
+    return x
+
+
+def checked_predictor(booster: Any, tables: ShapTables | None, n_features: int) -> ShapTables | None:
+    """The tables, with their leaf values dropped unless they predict as the booster does on a probe."""
+    if tables is None or tables.leaf_values is None:
+        return tables
+    probe = probe_matrix(tables, n_features)
+    expected = np.asarray(booster.inplace_predict(probe, validate_features=False), dtype=np.float64)
+    worst = float(np.max(np.abs(tables.predict_proba(probe) - expected), initial=0.0))
+    if worst <= PREDICT_TOLERANCE:
+        return tables
+    logger.warning("tree tables predict %.3g away from XGBoost; predicting with XGBoost instead", worst)
+    return replace(tables, leaf_values=None)
+
+
 def xgboost_contributions(booster: Any, x: np.ndarray) -> np.ndarray:
     """XGBoost's own exact tree SHAP (`pred_contribs`), folded per contract field, bias left out."""
     import xgboost
@@ -158,7 +191,7 @@ def load_model(model_dir: Path, threshold_override: float | None = None) -> Frau
     # One thread per worker process: Functions scales out by process, and threads only add
     # contention at our batch sizes (measured in benchmarks/).
     booster.set_param({"nthread": 1})
-    shap = shap_tables(booster)
+    shap = checked_predictor(booster, shap_tables(booster), int(booster.num_features()))
     if shap is None:
         logger.warning("model %s is too deep for SHAP tables; reasons use XGBoost's slower pred_contribs", actual[:12])
     spec = FeatureSpec.from_dict(payload["feature_spec"])
