@@ -1,27 +1,34 @@
-"""Tests for model/train.py: the pure `train()` result, threshold choice and the files `main()` writes."""
+"""Tests for model/train.py: the pure `train()` result, baselines, data sources and the files `main()` writes."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+import model.history
+from model.baselines import BASELINES, LOGISTIC_MAX_ITER
+from model.data import generated_data
+from model.history import History
+from model.report import MODEL_CARD_NAME, PLOT_NAMES, PLOTS_DIR
 from model.train import (
+    HISTORY_KEY_VARIABLE,
     REFERENCE_PIPELINE_NAME,
     STAGES,
     RuntimeMismatchError,
     TrainResult,
     check_runtime_matches,
-    choose_threshold,
     main,
     raw_frame,
     train,
 )
 from shared import contract, features
 from shared.generator import TransactionGenerator
-from shared.model import ARTIFACT_NAME, METADATA_NAME, load_model, sha256_of
+from shared.model import ARTIFACT_NAME, FIELDS, METADATA_NAME, load_model, sha256_of
 
 pytestmark = pytest.mark.unit
 
@@ -36,12 +43,14 @@ METRIC_KEYS = {
     "confusion_matrix",
     "cost",
 }
+BASELINE_KEYS = {b.key for b in BASELINES}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
 def small() -> TrainResult:
     """One fast training run shared by the tests that only read its result."""
-    return train(20_000, seed=7)
+    return train(generated_data(10_000, seed=7), seed=7)
 
 
 def test_encoding_equals_sklearn_transform(small: TrainResult) -> None:
@@ -71,44 +80,152 @@ def test_threshold_and_metrics(small: TrainResult) -> None:
     assert small.metrics["test"]["roc_auc"] > 0.9
 
 
+def test_baselines_share_the_split(small: TrainResult) -> None:
+    """Both baselines are fitted, thresholded and measured on exactly the rows our model was."""
+    assert set(small.baselines) == BASELINE_KEYS
+    test_n = small.metrics["test"]["n"]
+    for result in small.baselines.values():
+        assert 0.0 < result.threshold < 1.0
+        for split in ("validation", "test"):
+            assert result.metrics[split].keys() >= METRIC_KEYS
+            assert result.metrics[split]["n"] == small.metrics[split]["n"]
+            assert result.metrics[split]["fraud_rate"] == small.metrics[split]["fraud_rate"]
+        assert result.metrics["test"]["roc_auc"] > 0.9
+    assert list(small.test_scores) == ["xgboost", *(b.key for b in BASELINES)]
+    assert all(scores.shape == (test_n,) for scores in small.test_scores.values())
+    assert small.test_label.shape == (test_n,)
+
+
+def test_baselines_are_the_issue_recipes(small: TrainResult) -> None:
+    """The seed's GradientBoostingClassifier runs all 100 iterations; the logistic regression converged."""
+    boosting = small.baselines["gradient_boosting"].summary
+    assert boosting["estimator"] == "sklearn.ensemble.GradientBoostingClassifier"
+    assert boosting["params"]["n_estimators"] == 100
+    assert boosting["iterations"] == 100
+    logistic = small.baselines["logistic_regression"].summary
+    assert logistic["estimator"] == "sklearn.linear_model.LogisticRegression"
+    assert logistic["iterations"] < LOGISTIC_MAX_ITER
+
+
+def test_importance_covers_every_field(small: TrainResult) -> None:
+    """Global importance is one non-negative mean |SHAP| per contract field, amount among the largest."""
+    assert list(small.importance) == list(FIELDS)
+    assert all(value >= 0.0 for value in small.importance.values())
+    top = sorted(small.importance, key=lambda name: -small.importance[name])[:3]
+    assert "amount" in top
+
+
 def test_split_sizes_add_up(small: TrainResult) -> None:
     """The 60/20/20 split uses every generated event exactly once."""
     sizes = small.training_data["split_sizes"]
-    assert sizes == {"train": 12_000, "validation": 4_000, "test": 4_000}
+    assert sizes == {"train": 6_000, "validation": 2_000, "test": 2_000}
+    assert small.training_data["source"] == "generator"
+    assert small.training_data["seed"] == 7
 
 
 def test_progress_reports_every_stage() -> None:
-    """The progress callback hears each stage once, in order."""
+    """The progress callback hears each stage once, in order, and the slow baseline reports its iterations."""
     seen: list[str] = []
-    train(5_000, seed=3, progress=seen.append)
+    iterations: list[tuple[int, int]] = []
+    result = train(
+        generated_data(5_000, seed=3),
+        seed=3,
+        progress=seen.append,
+        on_iteration=lambda done, total: iterations.append((done, total)),
+    )
     assert seen == list(STAGES)
+    assert iterations == [(i, 100) for i in range(1, 101)]
+    assert list(result.stage_seconds) == list(STAGES)
 
 
-def test_choose_threshold_minimises_cost() -> None:
-    """With a cheap review, a costly fraud is flagged and the cut falls between the two scores."""
-    proba = np.array([0.1, 0.2, 0.8, 0.9])
-    label = np.array([0, 0, 1, 0], dtype=np.int64)
-    amount = np.array([10.0, 10.0, 100.0, 10.0])
-    # Flag >= 0.8: one false alarm (0.9) costs 5; flagging nothing would miss 100.
-    assert choose_threshold(proba, label, amount, review_cost=5.0) == pytest.approx(0.5)
-    # When a review costs more than the fraud, flagging nothing is cheapest.
-    assert choose_threshold(proba, label, amount, review_cost=500.0) == pytest.approx(0.95)
+def _read_metadata(out_dir: Path) -> dict[str, Any]:
+    metadata: dict[str, Any] = json.loads((out_dir / METADATA_NAME).read_text(encoding="utf-8"))
+    return metadata
 
 
 def test_main_writes_verified_files(tmp_path: Path) -> None:
     """`main()` writes the artifact, the reference pipeline and metadata whose hashes match the files."""
-    main(["--samples", "20000", "--seed", "5", "--out-dir", str(tmp_path), "--review-cost", "7.5"])
+    main(["--samples", "10000", "--seed", "5", "--out-dir", str(tmp_path), "--review-cost", "7.5"])
     for name in (ARTIFACT_NAME, METADATA_NAME, REFERENCE_PIPELINE_NAME):
         assert (tmp_path / name).is_file()
-    metadata = json.loads((tmp_path / METADATA_NAME).read_text(encoding="utf-8"))
+    metadata = _read_metadata(tmp_path)
     assert metadata["artifact"]["sha256"] == sha256_of(tmp_path / ARTIFACT_NAME)
     assert metadata["artifact"]["bytes"] == (tmp_path / ARTIFACT_NAME).stat().st_size
     assert metadata["reference_pipeline"]["sha256"] == sha256_of(tmp_path / REFERENCE_PIPELINE_NAME)
     assert metadata["version"] == "xgb-" + metadata["artifact"]["sha256"][:12]
     assert metadata["feature_names"] == features.feature_names()
     assert metadata["threshold_policy"]["review_cost"] == pytest.approx(7.5)
-    assert metadata["training_data"]["n_samples"] == 20_000
+    assert metadata["training_data"]["n_samples"] == 10_000
+    assert metadata["training_data"]["source"] == "generator"
+    assert set(metadata["baselines"]) == BASELINE_KEYS
+    for baseline in metadata["baselines"].values():
+        assert baseline["metrics"]["test"].keys() >= METRIC_KEYS
+        assert baseline["metrics"]["test"]["n"] == metadata["metrics"]["test"]["n"]
+    assert set(metadata["feature_importance"]["values"]) == set(FIELDS)
     assert load_model(tmp_path).threshold == pytest.approx(metadata["threshold"])
+
+
+def test_main_writes_model_card_and_plots(tmp_path: Path) -> None:
+    """`main()` writes a model card naming all three models and the version, and three PNG plots."""
+    main(["--samples", "5000", "--seed", "6", "--out-dir", str(tmp_path)])
+    metadata = _read_metadata(tmp_path)
+    card = (tmp_path / MODEL_CARD_NAME).read_text(encoding="utf-8")
+    assert metadata["version"] in card
+    for name in ("XGBoost (ours)", *(b.name for b in BASELINES)):
+        assert card.count(f"| {name} |") == 2  # one row in each metrics table
+    assert f"{metadata['threshold']:.4f}" in card
+    assert "FRAUD_THRESHOLD" in card
+    for name in PLOT_NAMES:
+        path = tmp_path / PLOTS_DIR / name
+        assert path.read_bytes()[:8] == PNG_SIGNATURE
+        assert f"({PLOTS_DIR}/{name})" in card
+
+
+def test_main_reads_history_with_default_credential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --history-endpoint and no key, main() reads history through Entra ID and records that source."""
+    monkeypatch.delenv(HISTORY_KEY_VARIABLE, raising=False)
+    calls: list[dict[str, Any]] = []
+    columns = TransactionGenerator(fraud_rate=0.10, seed=8).columns(3_000)
+
+    def fake_read_history(endpoint: str, database: str, container: str, **kwargs: Any) -> History:
+        calls.append({"endpoint": endpoint, "database": database, "container": container, **kwargs})
+        return History(columns=columns, skipped=Counter({"is_fraud:missing": 4}))
+
+    monkeypatch.setattr(model.history, "read_history", fake_read_history)
+    endpoint = "https://acct.documents.azure.com:443/"
+    main(["--history-endpoint", endpoint, "--history-limit", "5000", "--out-dir", str(tmp_path)])
+    assert calls == [
+        {
+            "endpoint": endpoint,
+            "database": "fraud",
+            "container": "history",
+            "key": None,
+            "verify_tls": True,
+            "limit": 5_000,
+        }
+    ]
+    data = _read_metadata(tmp_path)["training_data"]
+    assert data["source"] == "cosmos_history"
+    assert data["auth"] == "DefaultAzureCredential"
+    assert (data["documents_read"], data["documents_used"], data["documents_skipped"]) == (3_004, 3_000, 4)
+    assert data["n_samples"] == 3_000
+    assert "Cosmos DB" in (tmp_path / MODEL_CARD_NAME).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--samples", "500"], "--samples must be at least"),
+        (["--history-endpoint", "https://acct.documents.azure.com:443/", "--samples", "5000"], "--history-limit"),
+        (["--history-endpoint", "https://acct.documents.azure.com:443/", "--history-insecure-local-tls"], "localhost"),
+        (["--review-cost", "0"], "--review-cost must be positive"),
+    ],
+)
+def test_bad_arguments_are_refused(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Contradictory or unsafe options stop before any data is read, with a message naming the option."""
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert message in capsys.readouterr().err
 
 
 def test_check_catches_encoding_drift(small: TrainResult) -> None:
