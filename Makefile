@@ -46,8 +46,9 @@ test: setup lint
 unit: $(PY_STAMP)
 	$(PY) -m pytest -m unit
 
+# ARGS passes options through, e.g. `make train ARGS="--history-endpoint https://<account>.documents.azure.com:443/"`.
 train: $(PY_STAMP)
-	$(PY) -m model.train
+	$(PY) -m model.train $(ARGS)
 
 # 1,000,000 events through the local pipeline: nothing lost, no duplicate, flat memory (not in `make test`).
 soak: $(PY_STAMP)
