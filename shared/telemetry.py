@@ -105,7 +105,8 @@ def traceparents(properties: Sequence[object] | None) -> list[str]:
         return []
     found = []
     for props in properties:
-        if not isinstance(props, Mapping):
+        # The worker decodes properties to plain dicts; `type(...) is dict` keeps the common case cheap.
+        if type(props) is not dict and not isinstance(props, Mapping):
             continue
         value = props.get("Diagnostic-Id") or props.get("traceparent")
         if isinstance(value, str):
