@@ -11,8 +11,6 @@ written as they are), so the ratio says what the functions cost on top of moving
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import tempfile
 import time
 from collections.abc import Sequence
@@ -20,24 +18,13 @@ from pathlib import Path
 
 import orjson
 
+from benchmarks.machine import machine
 from devhost.runner import LocalPipeline, RunOptions, host_event_hub_options
 from devhost.store import SQLiteStore
 from shared.generator import TransactionGenerator
 
 TARGET_EVENTS_PER_S = 20_000
 TARGET_P99_S = 1.0
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
 def floor(events: int, batch: int, directory: Path) -> float:

@@ -27,7 +27,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402 - after the thread settings on purpose
 import json  # noqa: E402
-import platform  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -40,6 +39,8 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import orjson  # noqa: E402
+
+from benchmarks.machine import machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH_SIZES = (1, 10, 100, 1000)
@@ -79,19 +80,6 @@ class Timing:
     def percentile_ms(self, q: float) -> float:
         ordered = sorted(self.seconds)
         return 1000.0 * ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"nproc {nproc}, {cpu}, Python {platform.python_version()} ({platform.machine()})"
 
 
 class Cursor:

@@ -13,6 +13,7 @@ from typing import Any
 import azure.functions as func
 import orjson
 
+from functions.http import JSON, error_response
 from shared.generator import TransactionGenerator
 from shared.settings import get_settings
 
@@ -21,7 +22,6 @@ logger = logging.getLogger(__name__)
 bp = func.Blueprint()
 
 DEFAULT_COUNT = 100
-_JSON = "application/json"
 
 
 @cache
@@ -29,11 +29,6 @@ def _generator() -> TransactionGenerator:
     # One stream per process: with GENERATOR_SEED set, a restarted worker replays the same ids.
     settings = get_settings()
     return TransactionGenerator(fraud_rate=settings.fraud_rate, seed=settings.generator_seed)
-
-
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> func.HttpResponse:
-    body = orjson.dumps({"error": {"code": code, "message": message}})
-    return func.HttpResponse(body, status_code=status, mimetype=_JSON, headers=headers)
 
 
 def _generate(count: int) -> tuple[list[dict[str, Any]], int]:
@@ -63,10 +58,12 @@ def generate_transactions(
     deserve the stable error code below.
     """
     if req.method != "POST":
-        return _error(405, "method_not_allowed", "use POST /api/transactions?count=N", {"Allow": "POST"})
+        return error_response(405, "method_not_allowed", "use POST /api/transactions?count=N", {"Allow": "POST"})
     mode = req.params.get("mode") or "live"
     if mode not in ("live", "history"):
-        return _error(400, "invalid_mode", "mode must be 'live' (to Event Hubs) or 'history' (stored, unscored)")
+        return error_response(
+            400, "invalid_mode", "mode must be 'live' (to Event Hubs) or 'history' (stored, unscored)"
+        )
     limit = get_settings().max_generate_count
     raw = req.params.get("count")
     if raw is None or raw == "":
@@ -75,9 +72,9 @@ def generate_transactions(
         try:
             count = int(raw)
         except ValueError:
-            return _error(400, "invalid_count", f"count must be an integer between 1 and {limit}")
+            return error_response(400, "invalid_count", f"count must be an integer between 1 and {limit}")
         if not 1 <= count <= limit:
-            return _error(400, "invalid_count", f"count must be an integer between 1 and {limit}")
+            return error_response(400, "invalid_count", f"count must be an integer between 1 and {limit}")
     records, fraud = _generate(count)
     # Either output is written by the host after the function returns; if that fails the caller
     # gets a 500, never a false count. The Event Hubs extension packs events into size-limited batches.
@@ -87,7 +84,7 @@ def generate_transactions(
         out.set(_bodies(records))
     logger.info("generated %d transactions (%d labelled fraud) in %s mode", count, fraud, mode)
     reply = {"sent": count, "labelled_fraud": fraud, "mode": mode}
-    return func.HttpResponse(orjson.dumps(reply), status_code=200, mimetype=_JSON)
+    return func.HttpResponse(orjson.dumps(reply), status_code=200, mimetype=JSON)
 
 
 @bp.function_name("GenerateTransactionsOnTimer")

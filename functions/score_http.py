@@ -8,18 +8,13 @@ import azure.functions as func
 import orjson
 
 import functions.score as scoring_function
+from functions.http import JSON, error_response
 from shared.model import ModelIntegrityError
 from shared.score_request import RequestError, parse, score_records
 
 logger = logging.getLogger(__name__)
 
 bp = func.Blueprint()
-_JSON = "application/json"
-
-
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> func.HttpResponse:
-    body = orjson.dumps({"error": {"code": code, "message": message}})
-    return func.HttpResponse(body, status_code=status, mimetype=_JSON, headers=headers)
 
 
 @bp.function_name("ScoreRequest")
@@ -30,17 +25,17 @@ def score_request(req: func.HttpRequest) -> func.HttpResponse:
     No `methods=` on the route, so a wrong method gets our error code rather than the host's 404.
     """
     if req.method != "POST":
-        return _error(405, "method_not_allowed", 'POST {"data": [...]} to /api/score', {"Allow": "POST"})
+        return error_response(405, "method_not_allowed", 'POST {"data": [...]} to /api/score', {"Allow": "POST"})
     try:
         records = parse(req.get_body(), req.headers.get("Content-Type"))
     except RequestError as exc:
-        return _error(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message)
     try:
         # The same lazily loaded, hash-checked model instance the Event Hubs scorer uses.
         model = scoring_function._model.get()
     except ModelIntegrityError:
-        return _error(503, "model_unavailable", "the model failed its integrity check; see the logs")
+        return error_response(503, "model_unavailable", "the model failed its integrity check; see the logs")
     answer = score_records(records, model)
     errors = sum(1 for r in answer["results"] if "error" in r)
     logger.info("scored a request of %d records (%d with errors)", len(records), errors)
-    return func.HttpResponse(orjson.dumps(answer), status_code=200, mimetype=_JSON)
+    return func.HttpResponse(orjson.dumps(answer), status_code=200, mimetype=JSON)
