@@ -73,6 +73,8 @@ def publish_to_powerbi(documents: func.DocumentList) -> None:
     rows = []
     skipped = 0
     for doc in documents:
+        if settings.powerbi_flagged_only and not doc.get("is_flagged"):
+            continue
         try:
             rows.append(to_row(doc))
         except RowError as exc:

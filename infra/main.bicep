@@ -114,6 +114,10 @@ param fraudThreshold string = ''
 @description('POWERBI_TIMEOUT_SECONDS: per-request timeout for Power BI.')
 param powerBiTimeoutSeconds string = '10'
 
+@description('POWERBI_PUBLISH: all rows, or only flagged ones (a push dataset takes at most ~278 rows/s; see docs/deploy.md).')
+@allowed(['all', 'flagged'])
+param powerBiPublish string = 'all'
+
 @secure()
 @description('Power BI push URL (it embeds a key). Stored in Key Vault, never in app settings; empty leaves publishing off.')
 param powerBiPushUrl string = ''
@@ -268,6 +272,7 @@ var appSettings = {
   FRAUD_THRESHOLD: fraudThreshold
   POWERBI_PUSH_URL: empty(powerBiPushUrl) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.powerBiSecretUri})'
   POWERBI_TIMEOUT_SECONDS: powerBiTimeoutSeconds
+  POWERBI_PUBLISH: powerBiPublish
 }
 
 // Applied after the role assignments, so the identity connections and the Key Vault reference

@@ -47,6 +47,13 @@ def _float(env: Mapping[str, str], name: str, default: float | None, low: float,
     return value
 
 
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = env.get(name, "").strip().lower() or default
+    if raw not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 def _optional_str(env: Mapping[str, str], name: str) -> str | None:
     raw = env.get(name, "").strip()
     return raw or None
@@ -77,6 +84,9 @@ class Settings:
     """Push URL of the Power BI streaming/push dataset; unset disables publishing (POWERBI_PUSH_URL)."""
     powerbi_timeout_s: float = 10.0
     """Per-request timeout for Power BI (POWERBI_TIMEOUT_SECONDS)."""
+    powerbi_flagged_only: bool = False
+    """POWERBI_PUBLISH=flagged pushes only flagged rows: a push dataset takes at most 1,000,000 rows an
+    hour (~278/s), so above a few hundred transactions per second all rows cannot fit (docs/deploy.md)."""
     powerbi_url_unresolved: bool = False
     """POWERBI_PUSH_URL still holds a `@Microsoft.KeyVault(...)` reference: the platform could not resolve
     it (usually the app's identity lacks Key Vault Secrets User). Publishing stays off; scoring is unaffected."""
@@ -100,6 +110,7 @@ class Settings:
             powerbi_push_url=None if unresolved else push_url,
             powerbi_url_unresolved=unresolved,
             powerbi_timeout_s=10.0 if timeout is None else timeout,
+            powerbi_flagged_only=_choice(env, "POWERBI_PUBLISH", ("all", "flagged"), "all") == "flagged",
         )
 
 

@@ -132,6 +132,15 @@ def test_without_url_logs_once_and_sends_nothing(caplog: pytest.LogCaptureFixtur
     assert publish._client.cache_info().currsize == 0
 
 
+def test_flagged_only_publishing(fake: FakePowerBI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """POWERBI_PUBLISH=flagged pushes only flagged rows, to stay within a push dataset's hourly row limit."""
+    monkeypatch.setenv("POWERBI_PUBLISH", "flagged")
+    get_settings.cache_clear()
+    docs = [{**_doc(i), "is_flagged": i % 3 == 0} for i in range(9)]
+    _handler()(_documents(docs))
+    assert sorted(row["id"] for row in fake.rows) == sorted(d["id"] for d in docs if d["is_flagged"])
+
+
 def test_unresolved_key_vault_reference_is_reported_once(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

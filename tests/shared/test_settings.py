@@ -22,6 +22,7 @@ def test_defaults() -> None:
     assert s.threshold_override is None
     assert s.powerbi_push_url is None
     assert not s.powerbi_url_unresolved
+    assert not s.powerbi_flagged_only
 
 
 def test_values_are_parsed() -> None:
@@ -36,8 +37,10 @@ def test_values_are_parsed() -> None:
             "FRAUD_THRESHOLD": "0.4",
             "POWERBI_PUSH_URL": " https://api.powerbi.com/beta/t/datasets/d/rows?key=k ",
             "POWERBI_TIMEOUT_SECONDS": "3.5",
+            "POWERBI_PUBLISH": "Flagged",
         }
     )
+    assert s.powerbi_flagged_only
     assert (s.max_generate_count, s.fraud_rate, s.generator_seed, s.timer_count) == (50, 0.25, 7, 12)
     assert s.model_dir == Path("/models/v2")
     assert s.threshold_override == pytest.approx(0.4)
@@ -54,6 +57,7 @@ def test_values_are_parsed() -> None:
         ("GENERATOR_SEED", "-1"),
         ("FRAUD_THRESHOLD", "abc"),
         ("POWERBI_TIMEOUT_SECONDS", "0"),
+        ("POWERBI_PUBLISH", "some"),
     ],
 )
 def test_bad_value_names_the_setting(name: str, value: str) -> None:
