@@ -42,14 +42,6 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class Reason:
-    """One field's contribution (in log-odds) toward fraud for one transaction."""
-
-    field: str
-    contribution: float
-
-
 FIELDS: Final = tuple(dict.fromkeys(source_fields()))
 """The contract fields reasons name, in the column order of `FraudModel.contributions`."""
 _COLUMN_FIELD: Final = [FIELDS.index(field) for field in source_fields()]
@@ -89,14 +81,6 @@ class FraudModel:
         if self.shap is not None:
             return self.shap.contributions(x)
         return xgboost_contributions(self.booster, x)
-
-    def reasons(self, x: np.ndarray, top: int = 3) -> list[list[Reason]]:
-        """Top fields pushing each row toward fraud (positive contributions only, largest first)."""
-        names, values = ranked(self.contributions(x), top)
-        return [
-            [Reason(name, value) for name, value in zip(row_names, row_values, strict=True) if value > 0.0]
-            for row_names, row_values in zip(zip(*names, strict=True), zip(*values, strict=True), strict=True)
-        ]
 
 
 _FIELD_NAMES: Final = np.asarray(FIELDS, dtype=object)

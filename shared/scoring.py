@@ -266,7 +266,7 @@ def score_batch(batch: EventBatch, model: FraudModel, now: datetime | None = Non
     flagged_list = flagged.tolist()
     docs = _scored_documents(valid, batch, probabilities.tolist(), flagged_list, model, stamp)
     flagged_rows = np.flatnonzero(flagged)
-    explained = _reason_lists(model.contributions(x[flagged_rows])) if flagged_rows.size else []
+    explained = reason_lists(model.contributions(x[flagged_rows])) if flagged_rows.size else []
     # Reasons go in last: a document holding a list is tracked by the garbage collector, and every
     # collection triggered before this point would otherwise walk a thousand of them.
     next_reasons = iter(explained).__next__
@@ -275,8 +275,12 @@ def score_batch(batch: EventBatch, model: FraudModel, now: datetime | None = Non
     return BatchResult(scored=docs, rejected=rejected, flagged=len(explained))
 
 
-def _reason_lists(contributions: np.ndarray) -> list[list[dict[str, Any]]]:
-    """Each row's reasons: its three largest contributions, largest first, positive ones only."""
+def reason_lists(contributions: np.ndarray) -> list[list[dict[str, Any]]]:
+    """Each row's reasons: its three largest contributions, largest first, positive ones only.
+
+    The one place reasons are shaped: scored documents, `/api/score` answers and the rows pushed to
+    Power BI all carry these lists.
+    """
     (first, second, third), (v1, v2, v3) = ranked(contributions, 3)
     out: list[list[dict[str, Any]]] = []
     append = out.append

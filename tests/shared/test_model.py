@@ -14,7 +14,16 @@ import xgboost
 from model.train import REFERENCE_PIPELINE_NAME, raw_frame
 from shared import contract, features
 from shared.generator import TransactionGenerator
-from shared.model import ARTIFACT_NAME, METADATA_NAME, FraudModel, ModelIntegrityError, load_model, sha256_of
+from shared.model import (
+    ARTIFACT_NAME,
+    FIELDS,
+    METADATA_NAME,
+    FraudModel,
+    ModelIntegrityError,
+    load_model,
+    sha256_of,
+)
+from shared.scoring import reason_lists
 
 pytestmark = pytest.mark.unit
 
@@ -125,7 +134,7 @@ def test_predict_proba_of_no_rows(model: FraudModel) -> None:
     """An empty batch scores to an empty array and has no reasons."""
     empty = np.zeros((0, features.N_FEATURES), dtype=np.float32)
     assert model.predict_proba(empty).shape == (0,)
-    assert model.reasons(empty) == []
+    assert model.contributions(empty).shape == (0, len(FIELDS))
 
 
 def test_shap_contributions_sum_to_margin(model: FraudModel, fresh_columns: dict[str, np.ndarray]) -> None:
@@ -142,23 +151,23 @@ def test_reasons_for_flagged_rows(model: FraudModel, fresh_columns: dict[str, np
     x = features.encode(fresh_columns, model.spec)
     flagged = x[model.predict_proba(x) >= model.threshold][:200]
     assert flagged.shape[0] > 0
-    reasons = model.reasons(flagged)
+    reasons = reason_lists(model.contributions(flagged))
     assert len(reasons) == flagged.shape[0]
     assert any(reasons)
     for row in reasons:
         assert len(row) <= 3
-        assert all(r.field in contract.FEATURE_FIELDS for r in row)
-        assert all(r.contribution > 0.0 for r in row)
-        contributions = [r.contribution for r in row]
+        assert all(r["field"] in contract.FEATURE_FIELDS for r in row)
+        assert all(r["contribution"] > 0.0 for r in row)
+        contributions = [r["contribution"] for r in row]
         assert contributions == sorted(contributions, reverse=True)
-        assert len({r.field for r in row}) == len(row)
+        assert len({r["field"] for r in row}) == len(row)
 
 
 def test_reasons_fold_one_hot_columns(model: FraudModel, fresh_columns: dict[str, np.ndarray]) -> None:
-    """A reason's contribution is the sum of its field's SHAP columns, e.g. every `month=` column."""
+    """A field's contribution is the sum of its SHAP columns, e.g. every `month=` column (all fields checked)."""
     x = features.encode(fresh_columns, model.spec)[:50]
     contribs = model.booster.predict(xgboost.DMatrix(x), pred_contribs=True)[:, :-1]
     fields = np.array(features.source_fields())
-    for row, reasons in zip(contribs, model.reasons(x), strict=True):
-        for reason in reasons:
-            assert reason.contribution == pytest.approx(float(row[fields == reason.field].sum()), abs=1e-5)
+    for row, folded in zip(contribs, model.contributions(x), strict=True):
+        for j, field in enumerate(FIELDS):
+            assert folded[j] == pytest.approx(float(row[fields == field].sum()), abs=1e-5)
