@@ -20,7 +20,8 @@ logger = logging.getLogger(__name__)
 bp = func.Blueprint()
 
 
-def _load() -> FraudModel:
+def load_bundled_model() -> FraudModel:
+    """The model in MODEL_DIR, hash-checked, with FRAUD_THRESHOLD applied if set."""
     settings = get_settings()
     model = load_model(settings.model_dir, settings.threshold_override)
     # Everything alive now (modules, libraries, the model) lives as long as the worker. Frozen, it
@@ -31,7 +32,8 @@ def _load() -> FraudModel:
     return model
 
 
-_model = LazyModel(_load)
+bundled_model = LazyModel(load_bundled_model)
+"""Loaded on first use, once per process; `ScoreRequest` shares it."""
 
 
 def _partition_of(events: list[func.EventHubEvent]) -> str | None:
@@ -104,7 +106,7 @@ def score_transactions(
     model_version = "unavailable"
     with telemetry.batch_span(len(batch), batch.partition, producers):
         try:
-            model = _model.get()
+            model = bundled_model.get()
             model_version = model.version
             result = score_batch(batch, model)
         except ModelIntegrityError:

@@ -32,7 +32,7 @@ def score_request(req: func.HttpRequest) -> func.HttpResponse:
         return error_response(exc.status, exc.code, exc.message)
     try:
         # The same lazily loaded, hash-checked model instance the Event Hubs scorer uses.
-        model = scoring_function._model.get()
+        model = scoring_function.bundled_model.get()
     except ModelIntegrityError:
         return error_response(503, "model_unavailable", "the model failed its integrity check; see the logs")
     answer = score_records(records, model)

@@ -124,7 +124,8 @@ def test_empty_batch_sets_empty_outputs(user_function: Lookup) -> None:
 
 def test_threshold_override_setting(user_function: Lookup, monkeypatch: pytest.MonkeyPatch) -> None:
     """FRAUD_THRESHOLD overrides the metadata threshold."""
-    monkeypatch.setattr(score_module, "_model", LazyModel(lambda: load_model(get_settings().model_dir, 0.0)))
+    monkeypatch.setenv("FRAUD_THRESHOLD", "0.0")
+    monkeypatch.setattr(score_module, "bundled_model", LazyModel(score_module.load_bundled_model))
     scored, _ = _run(user_function("ScoreTransactions"), _bodies(20))
     assert all(d["is_flagged"] and d["threshold"] == 0.0 for d in scored)
 
@@ -142,7 +143,7 @@ def test_broken_model_rejects_batch_instead_of_losing_it(
         (model_dir / name).write_bytes((src / name).read_bytes())
     artifact = model_dir / "fraud_model.joblib"
     artifact.write_bytes(artifact.read_bytes()[:-10])
-    monkeypatch.setattr(score_module, "_model", LazyModel(lambda: load_model(model_dir)))
+    monkeypatch.setattr(score_module, "bundled_model", LazyModel(lambda: load_model(model_dir)))
     fn = user_function("ScoreTransactions")
     for _ in range(2):
         scored, rejected = _run(fn, _bodies(10))

@@ -138,7 +138,7 @@ def test_broken_model_is_503(user_function: Lookup, monkeypatch: pytest.MonkeyPa
     def refuse() -> Any:
         raise ModelIntegrityError("tampered")
 
-    monkeypatch.setattr(score_module, "_model", LazyModel(refuse))
+    monkeypatch.setattr(score_module, "bundled_model", LazyModel(refuse))
     response = _post(user_function("ScoreRequest"), {"data": [SEED_RECORD]})
     assert response.status_code == 503
     assert json.loads(response.get_body())["error"]["code"] == "model_unavailable"
