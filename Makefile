@@ -1,6 +1,7 @@
 # Two commands matter: `make demo` and `make test`. Both set up everything they need first.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Python 3.13: what Azure's Flex Consumption runs until 2029, and the first with the worker engine as a pinned package.
+PYTHON ?= $(shell tools/find-python.sh)
 VENV := .venv
 PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
@@ -12,10 +13,13 @@ export REQUIRE_SERVICES ?= $(if $(filter true,$(CI)),1,0)
 .PHONY: setup demo test lint unit train soak bench bench-pipeline clean
 
 $(PY_STAMP): requirements.txt requirements-dev.txt
-	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python 3.11+ needed, found " + sys.version'
+	@test -n "$(PYTHON)" || { echo "Python 3.13 is needed (see README: Requirements)"; exit 1; }
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 13), "Python 3.13 needed, found " + sys.version'
+	@if [ -x $(PY) ] && ! $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))'; then rm -rf $(VENV); fi
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) tools/install_worker_protos.py
 	@touch $@
 
 $(NODE_STAMP): package.json package-lock.json

@@ -7,6 +7,7 @@ the seed's first phase, which built the labelled history that the model is retra
 from __future__ import annotations
 
 import logging
+import typing
 from functools import cache
 from typing import Any
 
@@ -50,7 +51,10 @@ def _bodies(records: list[dict[str, Any]]) -> list[str]:
     container_name="%COSMOS_HISTORY_CONTAINER%",
 )
 def generate_transactions(
-    req: func.HttpRequest, out: func.Out[list[str]], history: func.Out[func.DocumentList]
+    req: func.HttpRequest,
+    # typing.List, not list: the worker refuses PEP 585 generics in binding annotations (README: worker).
+    out: func.Out[typing.List[str]],  # noqa: UP006
+    history: func.Out[func.DocumentList],
 ) -> func.HttpResponse:
     """POST /api/transactions?count=N[&mode=history]: send N labelled transactions and say how many.
 
@@ -90,7 +94,11 @@ def generate_transactions(
 @bp.function_name("GenerateTransactionsOnTimer")
 @bp.timer_trigger(arg_name="timer", schedule="%GENERATOR_SCHEDULE%", run_on_startup=False, use_monitor=False)
 @bp.event_hub_output(arg_name="out", event_hub_name="%EVENT_HUB_NAME%", connection="EventHubConnection")
-def generate_on_timer(timer: func.TimerRequest, out: func.Out[list[str]]) -> None:
+def generate_on_timer(
+    timer: func.TimerRequest,
+    # typing.List, not list: the worker refuses PEP 585 generics in binding annotations (README: worker).
+    out: func.Out[typing.List[str]],  # noqa: UP006
+) -> None:
     """Send GENERATOR_TIMER_COUNT transactions per tick; 0 (the default) keeps the timer off."""
     count = get_settings().timer_count
     if count == 0:

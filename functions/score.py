@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
+import typing
 from typing import Any
 
 import azure.functions as func
@@ -93,7 +94,8 @@ def to_documents(docs: list[dict[str, Any]]) -> func.DocumentList:
     container_name="%COSMOS_REJECTED_CONTAINER%",
 )
 def score_transactions(
-    events: list[func.EventHubEvent],
+    # typing.List, not list: the worker refuses PEP 585 generics in binding annotations (README: worker).
+    events: typing.List[func.EventHubEvent],  # noqa: UP006
     scored: func.Out[func.DocumentList],
     rejected: func.Out[func.DocumentList],
 ) -> None:
