@@ -1,13 +1,16 @@
-"""Shared fixtures: clean settings per test, and the app's functions by name."""
+"""Shared fixtures: clean settings per test, and the worker engine that runs the app's functions."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from shared.settings import get_settings
+
+if TYPE_CHECKING:
+    from devhost.worker import Worker
 
 APP_SETTINGS = (
     "GENERATE_MAX_COUNT",
@@ -34,8 +37,12 @@ def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def user_function() -> Callable[[str], Callable[..., Any]]:
-    """Look up a function of `function_app.app` by name and return its real entry point."""
-    from devhost.bindings import user_function as lookup
+def functions_worker() -> Worker:
+    """Azure's worker engine (azure-functions-runtime) in process, with this app indexed and loaded.
 
-    return lookup
+    Every function-level test invokes through it: `functions_worker.invoke(name, *host_messages.x_input(...))`
+    sends host-shaped protobuf messages and returns the decoded outputs, as on Azure.
+    """
+    from devhost.worker import worker
+
+    return worker()
