@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -197,17 +198,24 @@ class LazyModel:
         self._loader = loader
         self._model: FraudModel | None = None
         self._error: ModelIntegrityError | None = None
+        # The worker runs sync functions in a thread pool, so batches from several partitions and
+        # HTTP calls can all arrive first at once: one loads, the others wait for it.
+        self._lock = threading.Lock()
 
     def get(self) -> FraudModel:
         """The loaded model; raises the (remembered) `ModelIntegrityError` if it cannot be used."""
-        if self._model is not None:
-            return self._model
-        if self._error is None:
-            try:
-                self._model = self._loader()
-            except ModelIntegrityError as exc:
-                self._error = exc
-                logger.error("fraud model unusable, refusing to score: %s", exc)  # noqa: TRY400 - reason is the message
-                raise
-            return self._model
-        raise self._error
+        model = self._model
+        if model is not None:
+            return model
+        with self._lock:
+            if self._model is not None:
+                return self._model
+            if self._error is None:
+                try:
+                    self._model = self._loader()
+                except ModelIntegrityError as exc:
+                    self._error = exc
+                    logger.error("fraud model unusable, refusing to score: %s", exc)  # noqa: TRY400 - reason is the message
+                    raise
+                return self._model
+            raise self._error
