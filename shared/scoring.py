@@ -68,7 +68,13 @@ class BatchResult:
 
 
 def utc_iso(moment: datetime) -> str:
-    """UTC ISO 8601 with millisecond precision and a `Z`, the contract's timestamp form."""
+    """UTC ISO 8601 with millisecond precision and a `Z`, the contract's timestamp form.
+
+    A naive `moment` is UTC: the host writes EnqueuedTimeUtc without a zone, and `astimezone` would
+    read it as the process's local time (5 hours off under TZ=America/New_York).
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

@@ -1,39 +1,34 @@
-"""ScoreTransactions called through its real entry point with real EventHubEvent batches."""
+"""ScoreTransactions through the worker engine, with Event Hubs deliveries shaped as the host sends them."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import threading
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 import functions.score as score_module
-from devhost.bindings import Out, documents, eventhub_batch
+from devhost.host_messages import eventhub_input
+from devhost.worker import Worker
 from shared.generator import TransactionGenerator
-from shared.model import LazyModel, load_model
+from shared.model import FraudModel, LazyModel, load_model
 from shared.settings import get_settings
+from tests.invoke import score
 
 pytestmark = pytest.mark.unit
-
-Lookup = Callable[[str], Callable[..., Any]]
 
 
 def _bodies(n: int, seed: int = 3) -> list[bytes]:
     return [json.dumps(r).encode() for r in TransactionGenerator(seed=seed).generate(n)]
 
 
-def _run(fn: Callable[..., Any], bodies: list[bytes], **kwargs: Any) -> tuple[list[dict[str, Any]], ...]:
-    scored: Out[Any] = Out()
-    rejected: Out[Any] = Out()
-    fn(eventhub_batch(bodies, **kwargs), scored, rejected)
-    return documents(scored), documents(rejected)
-
-
-def test_batch_is_scored_into_documents(user_function: Lookup) -> None:
+def test_batch_is_scored_into_documents(functions_worker: Worker) -> None:
     """Every good event becomes one scored document carrying the contract and the score fields."""
     bodies = _bodies(200)
-    scored, rejected = _run(user_function("ScoreTransactions"), bodies, partition="4", first_sequence_number=70)
+    scored, rejected = score(functions_worker, bodies, partition="4", first_sequence_number=70)
     assert rejected == []
     assert [d["id"] for d in scored] == [json.loads(b)["id"] for b in bodies]
     doc = scored[0]
@@ -58,9 +53,9 @@ def test_batch_is_scored_into_documents(user_function: Lookup) -> None:
     assert doc["enqueued_time"].endswith("Z")
 
 
-def test_flagged_documents_carry_reasons(user_function: Lookup) -> None:
+def test_flagged_documents_carry_reasons(functions_worker: Worker) -> None:
     """Flagged documents name up to three fields that pushed toward fraud; others carry none."""
-    scored, _ = _run(user_function("ScoreTransactions"), _bodies(500))
+    scored, _ = score(functions_worker, _bodies(500))
     flagged = [d for d in scored if d["is_flagged"]]
     assert flagged, "a 10% fraud sample should flag something"
     for d in flagged:
@@ -70,12 +65,12 @@ def test_flagged_documents_carry_reasons(user_function: Lookup) -> None:
     assert all(d["reasons"] == [] for d in scored if not d["is_flagged"])
 
 
-def test_bad_events_are_rejected_not_fatal(user_function: Lookup) -> None:
+def test_bad_events_are_rejected_not_fatal(functions_worker: Worker) -> None:
     """Bad JSON, non-UTF-8, wrong fields and duplicates go to `rejected`; the rest is scored."""
     good = _bodies(5)
     broken = dict(json.loads(good[0]), id="other-id", amount="lots")
     bodies = [b"{not json", b"\xff\xfe", json.dumps(broken).encode(), *good, good[1]]
-    scored, rejected = _run(user_function("ScoreTransactions"), bodies)
+    scored, rejected = score(functions_worker, bodies)
     assert len(scored) + len(rejected) == len(bodies)
     assert len(scored) == 5
     reasons = [(d["field"], d["reason"]) for d in rejected]
@@ -91,47 +86,41 @@ def test_bad_events_are_rejected_not_fatal(user_function: Lookup) -> None:
     assert len({d["id"] for d in rejected}) == 4
 
 
-def test_outputs_pass_the_workers_cosmos_converter(user_function: Lookup) -> None:
-    """The worker's Cosmos DB output converter accepts what the function sets and writes every document."""
-    from azure.functions.cosmosdb import CosmosDBConverter
-
-    scored: Out[Any] = Out()
-    rejected: Out[Any] = Out()
-    user_function("ScoreTransactions")(eventhub_batch([*_bodies(50), b"garbage"]), scored, rejected)
-    for out in (scored, rejected):
-        datum = CosmosDBConverter.encode(out.get(), expected_type=None)
-        assert datum.type == "json"
-        assert json.loads(datum.value) == json.loads(json.dumps(documents(out)))
-    assert len(json.loads(CosmosDBConverter.encode(scored.get(), expected_type=None).value)) == 50
+def test_outputs_reach_the_host_as_json_arrays(functions_worker: Worker) -> None:
+    """Each Cosmos DB output comes back as TypedData.json holding one array, as the host's collector reads it."""
+    result = functions_worker.invoke("ScoreTransactions", *eventhub_input([*_bodies(50), b"garbage"]))
+    kinds = {b.name: b.data.WhichOneof("data") for b in result.response.output_data}
+    assert kinds == {"scored": "json", "rejected": "json"}
+    assert len(result.documents("scored")) == 50
+    assert len(result.documents("rejected")) == 1
 
 
-def test_replayed_batch_yields_same_ids(user_function: Lookup) -> None:
+def test_replayed_batch_yields_same_ids(functions_worker: Worker) -> None:
     """A redelivered batch produces the same document ids, so Cosmos upserts overwrite."""
     bodies = [*_bodies(50), b"garbage"]
-    fn = user_function("ScoreTransactions")
-    first = _run(fn, bodies, first_sequence_number=10)
-    second = _run(fn, bodies, first_sequence_number=10)
+    first = score(functions_worker, bodies, first_sequence_number=10)
+    second = score(functions_worker, bodies, first_sequence_number=10)
     assert [d["id"] for d in first[0]] == [d["id"] for d in second[0]]
     assert [d["id"] for d in first[1]] == [d["id"] for d in second[1]]
 
 
-def test_empty_batch_sets_empty_outputs(user_function: Lookup) -> None:
+def test_empty_batch_sets_empty_outputs(functions_worker: Worker) -> None:
     """An empty delivery writes nothing and does not fail."""
-    scored, rejected = _run(user_function("ScoreTransactions"), [])
+    scored, rejected = score(functions_worker, [])
     assert scored == []
     assert rejected == []
 
 
-def test_threshold_override_setting(user_function: Lookup, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_threshold_override_setting(functions_worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
     """FRAUD_THRESHOLD overrides the metadata threshold."""
     monkeypatch.setenv("FRAUD_THRESHOLD", "0.0")
     monkeypatch.setattr(score_module, "bundled_model", LazyModel(score_module.load_bundled_model))
-    scored, _ = _run(user_function("ScoreTransactions"), _bodies(20))
+    scored, _ = score(functions_worker, _bodies(20))
     assert all(d["is_flagged"] and d["threshold"] == 0.0 for d in scored)
 
 
 def test_broken_model_rejects_batch_instead_of_losing_it(
-    user_function: Lookup, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, caplog: pytest.LogCaptureFixture
+    functions_worker: Worker, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A tampered artifact is refused: the batch lands in `rejected` with a reason, one log line per process."""
     from pathlib import Path
@@ -144,16 +133,15 @@ def test_broken_model_rejects_batch_instead_of_losing_it(
     artifact = model_dir / "fraud_model.joblib"
     artifact.write_bytes(artifact.read_bytes()[:-10])
     monkeypatch.setattr(score_module, "bundled_model", LazyModel(lambda: load_model(model_dir)))
-    fn = user_function("ScoreTransactions")
     for _ in range(2):
-        scored, rejected = _run(fn, _bodies(10))
+        scored, rejected = score(functions_worker, _bodies(10))
         assert scored == []
         assert len(rejected) == 10
         assert {d["reason"] for d in rejected} == {"model_unavailable"}
     assert sum("refusing to score" in r.getMessage() for r in caplog.records) == 1
 
 
-def test_telemetry_counts_batches_and_links_producers(user_function: Lookup, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_telemetry_counts_batches_and_links_producers(functions_worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
     """With telemetry on, a batch adds to the scored/flagged/rejected counters (model version attached) and
     its span links to the producers' traces from the events' Diagnostic-Id properties."""
     from opentelemetry.sdk.metrics import MeterProvider
@@ -171,10 +159,7 @@ def test_telemetry_counts_batches_and_links_producers(user_function: Lookup, mon
 
     bodies = [*_bodies(30), b"not json"]
     producer = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    scored: Out[Any] = Out()
-    rejected: Out[Any] = Out()
-    events = eventhub_batch(bodies, properties=[{"Diagnostic-Id": producer}] * len(bodies))
-    user_function("ScoreTransactions")(events, scored, rejected)
+    scored, _ = score(functions_worker, bodies, properties=[{"Diagnostic-Id": producer}] * len(bodies))
 
     (span,) = spans.get_finished_spans()
     assert [format(link.context.trace_id, "032x") for link in span.links] == ["4bf92f3577b34da6a3ce929d0e0e4736"]
@@ -183,9 +168,49 @@ def test_telemetry_counts_batches_and_links_producers(user_function: Lookup, mon
     values: dict[str, Any] = {
         m.name: m.data.data_points[0] for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
     }
-    flagged = sum(1 for d in documents(scored) if d["is_flagged"])
+    flagged = sum(1 for d in scored if d["is_flagged"])
     assert values["fraud.events.scored"].value == 30
     assert values["fraud.events.rejected"].value == 1
     assert values["fraud.events.flagged"].value == flagged
     assert values["fraud.events.scored"].attributes["model.version"].startswith("xgb-")
     assert values["fraud.batch.duration"].count == 1
+
+
+def test_enqueued_times_are_utc_whatever_the_local_zone(functions_worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The host sends EnqueuedTimeUtc without a zone; it is UTC even when the process runs in New York."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        enqueued = datetime(2025, 11, 29, 23, 0, 0, 123456, tzinfo=UTC)
+        scored, _ = score(functions_worker, _bodies(3), enqueued=[enqueued] * 3)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert {d["enqueued_time"] for d in scored} == {"2025-11-29T23:00:00.123Z"}
+
+
+def test_concurrent_first_invocations_load_the_model_once(
+    functions_worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches from several partitions arriving at once (the worker's thread pool) load the model once."""
+    loads: list[int] = []
+
+    def slow_load() -> FraudModel:
+        loads.append(1)
+        time.sleep(0.3)  # long enough for every other first call to arrive while this one loads
+        return score_module.load_bundled_model()
+
+    monkeypatch.setattr(score_module, "bundled_model", LazyModel(slow_load))
+    results: list[int] = []
+
+    def one(partition: str) -> None:
+        scored, _ = score(functions_worker, _bodies(20), partition=partition)
+        results.append(len(scored))
+
+    threads = [threading.Thread(target=one, args=(str(p),)) for p in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [20, 20, 20, 20]
+    assert loads == [1]
