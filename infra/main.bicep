@@ -15,15 +15,19 @@ targetScope = 'subscription'
 @description('Name of the azd environment; part of every resource name and the azd-env-name tag.')
 param environmentName string
 
+// Not every region offers Flex Consumption, and a wrong one fails only when the plan is created, after
+// Cosmos DB has been provisioning for minutes. `az functionapp list-flexconsumption-locations` lists the
+// regions that do; azd's location prompt is the type below (as in Azure-Samples/azure-functions-flex-consumption-samples).
 @minLength(1)
-@description('Region for every resource; it must offer the Flex Consumption plan.')
+@metadata({ azd: { type: 'location' } })
+@description('Region for every resource; it must offer the Flex Consumption plan (az functionapp list-flexconsumption-locations).')
 param location string
 
 @description('Object id of whoever runs azd (azd fills AZURE_PRINCIPAL_ID). Gets the same data roles as the app, so tools/send_events.py and a local func start work against these resources. Empty: no roles for a person.')
 param principalId string = ''
 
 @allowed(['User', 'ServicePrincipal'])
-@description('Kind of principalId: User for a person, ServicePrincipal for a CI identity.')
+@description('Kind of principalId: User for a person, ServicePrincipal for a CI identity (main.parameters.json reads AZURE_PRINCIPAL_TYPE). ARM refuses an assignment whose type does not match the principal (UnmatchedPrincipalType).')
 param principalType string = 'User'
 
 // ---- Event Hubs ------------------------------------------------------------------------------
@@ -34,6 +38,12 @@ param eventHubName string = 'transactions'
 @description('Consumer group of the scorer (EVENT_HUB_CONSUMER_GROUP). Give every other reader (Fabric Eventstream, ad-hoc tools) a group of its own.')
 param eventHubConsumerGroup string = 'scoring'
 
+@description('Consumer group for a developer\'s local func start against these resources. Sharing the deployed scorer\'s group would make the two hosts steal partitions from each other and score events twice.')
+param eventHubLocalConsumerGroup string = 'local'
+
+// Azure, not this template, enforces the tier's limits: Standard takes 1-32 partitions and 1-20 throughput
+// units (capacity); Premium takes processing units of 1, 2, 4, 8 or 16 and up to 100 partitions per hub.
+// A value outside the tier's range fails the deployment of the namespace or hub (docs/deploy.md, sizing).
 @minValue(1)
 @maxValue(100)
 @description('Partitions of the hub: the ceiling on scorer instances reading in parallel. Standard allows 1-32, Premium up to 100; fixed at creation on Standard. See docs/deploy.md, sizing.')
@@ -45,7 +55,7 @@ param eventHubSku string = 'Standard'
 
 @minValue(1)
 @maxValue(20)
-@description('Throughput units (Standard) or processing units (Premium).')
+@description('Throughput units (Standard, 1-20) or processing units (Premium: 1, 2, 4, 8 or 16).')
 param eventHubCapacity int = 1
 
 @minValue(0)
@@ -164,6 +174,7 @@ module eventHubs 'modules/eventhubs.bicep' = {
     namespaceName: 'evhns-${resourceToken}'
     hubName: eventHubName
     consumerGroupName: eventHubConsumerGroup
+    localConsumerGroupName: eventHubLocalConsumerGroup
     partitionCount: eventHubPartitionCount
     sku: eventHubSku
     capacity: eventHubCapacity
@@ -204,7 +215,8 @@ module functionApp 'modules/functionapp.bicep' = {
   scope: rg
   params: {
     location: location
-    tags: union(tags, { 'azd-service-name': serviceName })
+    tags: tags
+    serviceName: serviceName
     name: 'func-${resourceToken}'
     planName: 'plan-${resourceToken}'
     deploymentContainerUrl: '${storage.outputs.blobEndpoint}${storage.outputs.deploymentContainerName}'
@@ -230,9 +242,13 @@ module appRoles 'modules/roles.bicep' = {
 }
 
 // The same data roles for the person running azd, so the sender and local runs need no keys either.
+// After appRoles, not beside it: both write a Cosmos DB sqlRoleAssignment on one account, and two at once
+// can fail with "There is another user operation in progress which requires an exclusive lock" (seen in
+// hashicorp/terraform-provider-azurerm#15842); serialising costs seconds.
 module developerRoles 'modules/roles.bicep' = if (!empty(principalId)) {
   name: 'developer-roles'
   scope: rg
+  dependsOn: [appRoles]
   params: {
     principalId: principalId
     principalType: principalType
@@ -254,6 +270,12 @@ var appSettings = {
   AzureWebJobsStorage__accountName: storage.outputs.name
   APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.connectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
+  // With host.json "telemetryMode": "OpenTelemetry": the worker tells the host it exports its own logs
+  // (so each log line reaches Application Insights once, not twice) and extracts the invocation's trace
+  // context. shared/telemetry.py configures the Azure Monitor distro itself, so
+  // PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY, which makes the worker configure it a second time, stays unset.
+  // https://learn.microsoft.com/azure/azure-functions/opentelemetry-howto
+  PYTHON_ENABLE_OPENTELEMETRY: 'true'
   EventHubConnection__fullyQualifiedNamespace: eventHubs.outputs.fullyQualifiedNamespace
   EVENT_HUB_NAME: eventHubs.outputs.hubName
   EVENT_HUB_CONSUMER_GROUP: eventHubs.outputs.consumerGroupName
@@ -293,5 +315,6 @@ output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output EVENT_HUB_FULLY_QUALIFIED_NAMESPACE string = eventHubs.outputs.fullyQualifiedNamespace
 output EVENT_HUB_NAME string = eventHubs.outputs.hubName
+output EVENT_HUB_LOCAL_CONSUMER_GROUP string = eventHubs.outputs.localConsumerGroupName
 output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
 output KEY_VAULT_NAME string = keyVault.outputs.name

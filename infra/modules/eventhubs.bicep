@@ -1,4 +1,4 @@
-// Event Hubs namespace, the transactions hub and the scorer's consumer group.
+// Event Hubs namespace, the transactions hub, the scorer's consumer group and one for local runs.
 // SAS (local) authentication is off: senders and the scorer use Entra identities with the
 // Azure Event Hubs Data Sender / Data Receiver roles (modules/roles.bicep).
 // Types: https://learn.microsoft.com/azure/templates/microsoft.eventhub/2024-01-01/namespaces
@@ -8,6 +8,9 @@ param tags object
 param namespaceName string
 param hubName string
 param consumerGroupName string
+
+@description('A second group for a developer\'s local func start, so it never competes with the deployed scorer for partitions.')
+param localConsumerGroupName string
 
 @description('Partitions: the ceiling on parallel scorer instances (one Event Hubs trigger instance per partition at most).')
 param partitionCount int
@@ -55,9 +58,15 @@ resource consumerGroup 'Microsoft.EventHub/namespaces/eventhubs/consumergroups@2
   name: consumerGroupName
 }
 
+resource localConsumerGroup 'Microsoft.EventHub/namespaces/eventhubs/consumergroups@2024-01-01' = {
+  parent: hub
+  name: localConsumerGroupName
+}
+
 output namespaceName string = namespace.name
 // serviceBusEndpoint is https://<namespace>.servicebus.windows.net:443/; the identity-based
 // connection wants the bare host name.
 output fullyQualifiedNamespace string = split(split(namespace.properties.serviceBusEndpoint, '//')[1], ':')[0]
 output hubName string = hub.name
 output consumerGroupName string = consumerGroup.name
+output localConsumerGroupName string = localConsumerGroup.name

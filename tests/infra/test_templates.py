@@ -570,12 +570,12 @@ def test_each_binding_connection_has_a_role_for_the_app_identity() -> None:
 # ---- resources -----------------------------------------------------------------------------------------
 
 
-def test_flex_consumption_python_311_with_identity_deployment_storage() -> None:
-    """FC1 plan; runtime python 3.11 in functionAppConfig; package read with the system identity."""
+def test_flex_consumption_python_313_with_identity_deployment_storage() -> None:
+    """FC1 plan; runtime python 3.13 in functionAppConfig; package read with the system identity."""
     app = bicep("modules/functionapp.bicep")
     assert app["plan"].value["sku"] == {"tier": "'FlexConsumption'", "name": "'FC1'"}
     config = app["app"].value["properties"]["functionAppConfig"]
-    assert config["runtime"] == {"name": "'python'", "version": "'3.11'"}
+    assert config["runtime"] == {"name": "'python'", "version": "'3.13'"}
     assert config["deployment"]["storage"]["type"] == "'blobContainer'"
     assert config["deployment"]["storage"]["authentication"] == {"type": "'SystemAssignedIdentity'"}
     assert literal(app["app"].value["kind"]) == "functionapp,linux"
@@ -743,8 +743,96 @@ def test_azure_yaml_points_at_infra_and_the_function_app() -> None:
     assert spec == {"project": ".", "language": "python", "host": "function"}
     main = bicep("main.bicep")
     assert literal(main["serviceName"].value) == service
-    assert main["functionApp"].value["params"]["tags"] == "union(tags, { 'azd-service-name': serviceName })"
+    assert main["functionApp"].value["params"]["serviceName"] == "serviceName"
     assert (INFRA / f"{config['infra']['module']}.bicep").is_file()
+
+
+def _tagged_with_service(path: Path) -> list[str]:
+    """Resource types in one template whose `tags` mention azd-service-name."""
+    decls = bicep(str(path.relative_to(INFRA)))
+    return [
+        d.target.split("@")[0]
+        for d in of_kind(decls, "resource").values()
+        if isinstance(d.value, dict) and "azd-service-name" in str(d.value.get("tags", ""))
+    ]
+
+
+def test_exactly_one_resource_carries_the_azd_service_tag() -> None:
+    """The function app, and not its Flex plan, carries azd-service-name.
+
+    azd up to 1.23.3 counts every resource in the group with the tag and refuses to deploy when it finds
+    two ("expecting only '1' resource tagged ... found '2'"; AZURE-REVIEW.md A1). The tags every module
+    gets from main.bicep must therefore be the plain environment tags, and one resource adds the service.
+    """
+    main = bicep("main.bicep")
+    assert "azd-service-name" not in str(main["tags"].value)
+    for name, module in of_kind(main, "module").items():
+        assert module.value["params"].get("tags", "tags") == "tags", f"module {name} gets more than the env tags"
+    assert main["rg"].value["tags"] == "tags"
+    tagged = [t for path in sorted(INFRA.rglob("*.bicep")) for t in _tagged_with_service(path)]
+    assert tagged == ["Microsoft.Web/sites"]
+    app = bicep("modules/functionapp.bicep")
+    assert app["plan"].value["tags"] == "tags"
+    assert app["app"].value["tags"] == "union(tags, { 'azd-service-name': serviceName })"
+
+
+def test_developer_roles_take_the_principal_type_from_azd() -> None:
+    """AZURE_PRINCIPAL_TYPE reaches developerRoles; without it a service principal running azd fails with
+    UnmatchedPrincipalType (AZURE-REVIEW.md A2). Its default stays User for a person."""
+    parameters = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert parameters["principalType"]["value"] == "${AZURE_PRINCIPAL_TYPE=User}"
+    main = bicep("main.bicep")
+    assert literal(main["principalType"].value) == "User"
+    assert main["developerRoles"].value["params"]["principalType"] == "principalType"
+    assert main["developerRoles"].value["params"]["principalId"] == "principalId"
+
+
+def test_the_two_role_modules_run_one_after_the_other() -> None:
+    """developerRoles waits for appRoles: two Cosmos sqlRoleAssignments at once on one account can fail
+    with an exclusive-lock conflict (AZURE-REVIEW.md B1)."""
+    main = bicep("main.bicep")
+    assert "appRoles" in main["developerRoles"].value.get("dependsOn", [])
+    sql = [
+        d
+        for d in of_kind(bicep("modules/roles.bicep"), "resource").values()
+        if d.target.startswith("Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@")
+    ]
+    assert len(sql) == 1
+
+
+def test_location_is_an_azd_location_prompt() -> None:
+    """azd asks for the region with its location picker; the description names the Flex region list."""
+    location = bicep("main.bicep")["location"]
+    assert "@metadata({ azd: { type: 'location' } })" in location.decorators
+    assert any("list-flexconsumption-locations" in d for d in location.decorators)
+
+
+def test_local_runs_get_a_consumer_group_of_their_own() -> None:
+    """A local func start must not join the deployed scorer's consumer group (AZURE-REVIEW.md B6)."""
+    main = bicep("main.bicep")
+    scorer, local = literal(main["eventHubConsumerGroup"].value), literal(main["eventHubLocalConsumerGroup"].value)
+    assert scorer != local
+    hubs = bicep("modules/eventhubs.bicep")
+    groups = [
+        d.value["name"]
+        for d in of_kind(hubs, "resource").values()
+        if d.target.startswith("Microsoft.EventHub/namespaces/eventhubs/consumergroups@")
+    ]
+    assert sorted(groups) == ["consumerGroupName", "localConsumerGroupName"]
+    assert main["eventHubs"].value["params"]["localConsumerGroupName"] == "eventHubLocalConsumerGroup"
+    assert main["output:EVENT_HUB_LOCAL_CONSUMER_GROUP"].value == "eventHubs.outputs.localConsumerGroupName"
+
+
+def test_telemetry_follows_the_functions_opentelemetry_guide() -> None:
+    """host.json turns on the host's OpenTelemetry mode and the app sets PYTHON_ENABLE_OPENTELEMETRY, so
+    worker logs are not forwarded twice; the worker's own distro setup stays off because the app does it
+    (AZURE-REVIEW.md B2; learn.microsoft.com/azure/azure-functions/opentelemetry-howto)."""
+    host = json.loads((ROOT / "host.json").read_text())
+    assert host["telemetryMode"] == "OpenTelemetry"
+    settings = _app_settings()
+    assert settings["PYTHON_ENABLE_OPENTELEMETRY"] == "'true'"
+    assert "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY" not in settings
+    assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "'Authorization=AAD'"
 
 
 # ---- emulators ------------------------------------------------------------------------------------------
