@@ -1,23 +1,20 @@
-"""ScoreRequest (POST /api/score) through its real entry point, in the Azure ML request format the seeds use."""
+"""ScoreRequest (POST /api/score) through the worker engine, in the Azure ML request format the seeds use."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
-import azure.functions as func
 import pytest
 
 import functions.score as score_module
-from devhost.bindings import Out, documents, eventhub_batch
+from devhost.worker import Worker
 from shared.generator import TransactionGenerator
 from shared.model import LazyModel, ModelIntegrityError
 from shared.score_request import MAX_BODY_BYTES, MAX_RECORDS
+from tests.invoke import HttpReply, http, score
 
 pytestmark = pytest.mark.unit
-
-Lookup = Callable[[str], Callable[..., Any]]
 
 # The seed's own example record: an integer id and a `date` the model never used.
 SEED_RECORD = {
@@ -38,20 +35,16 @@ SEED_RECORD = {
 }
 
 
-def _post(fn: Callable[..., Any], body: Any, content_type: str = "application/json") -> func.HttpResponse:
+def _post(worker: Worker, body: Any, content_type: str = "application/json") -> HttpReply:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = func.HttpRequest(
-        method="POST", url="/api/score", headers={"Content-Type": content_type}, params={}, body=raw
-    )
-    response: func.HttpResponse = fn(request)
-    return response
+    return http(worker, "ScoreRequest", "POST", "/api/score", headers={"Content-Type": content_type}, body=raw)
 
 
-def test_seed_request_is_scored(user_function: Lookup) -> None:
+def test_seed_request_is_scored(functions_worker: Worker) -> None:
     """The seed's request format gets one result per record, in order, with the client's own ids."""
-    response = _post(user_function("ScoreRequest"), {"data": [SEED_RECORD, {**SEED_RECORD, "id": 5}]})
+    response = _post(functions_worker, {"data": [SEED_RECORD, {**SEED_RECORD, "id": 5}]})
     assert response.status_code == 200
-    answer = json.loads(response.get_body())
+    answer = json.loads(response.body)
     assert [r["index"] for r in answer["results"]] == [0, 1]
     assert [r["id"] for r in answer["results"]] == [4, 5]
     for result in answer["results"]:
@@ -61,13 +54,12 @@ def test_seed_request_is_scored(user_function: Lookup) -> None:
     assert answer["model_version"].startswith("xgb-")
 
 
-def test_same_scores_as_the_event_path(user_function: Lookup) -> None:
+def test_same_scores_as_the_event_path(functions_worker: Worker) -> None:
     """A record scores exactly as the same transaction does through ScoreTransactions."""
     records = TransactionGenerator(seed=8).generate(300)
-    answer = json.loads(_post(user_function("ScoreRequest"), {"data": records}).get_body())
-    scored: Out[Any] = Out()
-    user_function("ScoreTransactions")(eventhub_batch([json.dumps(r).encode() for r in records]), scored, Out())
-    by_id = {d["id"]: d for d in documents(scored)}
+    answer = json.loads(_post(functions_worker, {"data": records}).body)
+    scored, _ = score(functions_worker, [json.dumps(r).encode() for r in records])
+    by_id = {d["id"]: d for d in scored}
     for record, result in zip(records, answer["results"], strict=True):
         doc = by_id[record["id"]]
         assert result["fraud_probability"] == doc["fraud_probability"]
@@ -75,12 +67,12 @@ def test_same_scores_as_the_event_path(user_function: Lookup) -> None:
         assert result["reasons"] == doc["reasons"]
 
 
-def test_bad_records_get_per_record_errors(user_function: Lookup) -> None:
+def test_bad_records_get_per_record_errors(functions_worker: Worker) -> None:
     """Bad records are answered with a field and reason; the good ones around them are still scored."""
     data = [SEED_RECORD, {**SEED_RECORD, "amount": "lots"}, "not an object", {**SEED_RECORD, "month": 13}]
-    response = _post(user_function("ScoreRequest"), {"data": data})
+    response = _post(functions_worker, {"data": data})
     assert response.status_code == 200
-    results = json.loads(response.get_body())["results"]
+    results = json.loads(response.body)["results"]
     assert "fraud_probability" in results[0]
     assert results[1]["error"]["field"] == "amount"
     assert results[1]["error"]["reason"] == "wrong_type"
@@ -107,38 +99,37 @@ def test_bad_records_get_per_record_errors(user_function: Lookup) -> None:
     ],
 )
 def test_bad_requests_get_stable_codes(
-    user_function: Lookup, body: Any, content_type: str, status: int, code: str
+    functions_worker: Worker, body: Any, content_type: str, status: int, code: str
 ) -> None:
     """Request-level faults are 4xx with a stable code and no traceback."""
-    response = _post(user_function("ScoreRequest"), body, content_type)
+    response = _post(functions_worker, body, content_type)
     assert response.status_code == status
-    text = response.get_body().decode()
+    text = response.body.decode()
     assert json.loads(text)["error"]["code"] == code
     assert "Traceback" not in text
 
 
-def test_charset_in_content_type_is_fine(user_function: Lookup) -> None:
+def test_charset_in_content_type_is_fine(functions_worker: Worker) -> None:
     """`application/json; charset=utf-8` is JSON too."""
-    response = _post(user_function("ScoreRequest"), {"data": [SEED_RECORD]}, "application/json; charset=utf-8")
+    response = _post(functions_worker, {"data": [SEED_RECORD]}, "application/json; charset=utf-8")
     assert response.status_code == 200
 
 
-def test_wrong_method(user_function: Lookup) -> None:
+def test_wrong_method(functions_worker: Worker) -> None:
     """GET is 405 with a code and an Allow header."""
-    request = func.HttpRequest(method="GET", url="/api/score", params={}, body=b"")
-    response = user_function("ScoreRequest")(request)
+    response = http(functions_worker, "ScoreRequest", "GET", "/api/score")
     assert response.status_code == 405
-    assert response.headers["Allow"] == "POST"
-    assert json.loads(response.get_body())["error"]["code"] == "method_not_allowed"
+    assert response.header("Allow") == "POST"
+    assert json.loads(response.body)["error"]["code"] == "method_not_allowed"
 
 
-def test_broken_model_is_503(user_function: Lookup, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_broken_model_is_503(functions_worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
     """A model that failed its integrity check answers 503 with a code, not a 500 with a traceback."""
 
     def refuse() -> Any:
         raise ModelIntegrityError("tampered")
 
     monkeypatch.setattr(score_module, "bundled_model", LazyModel(refuse))
-    response = _post(user_function("ScoreRequest"), {"data": [SEED_RECORD]})
+    response = _post(functions_worker, {"data": [SEED_RECORD]})
     assert response.status_code == 503
-    assert json.loads(response.get_body())["error"]["code"] == "model_unavailable"
+    assert json.loads(response.body)["error"]["code"] == "model_unavailable"
