@@ -1,39 +1,30 @@
-"""PublishToPowerBI: binding metadata, and the handler through its real entry point against the fake."""
+"""PublishToPowerBI through the worker engine: its metadata as the host receives it, and change-feed deliveries
+against the Power BI stand-in."""
 
 from __future__ import annotations
 
 import functools
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import azure.functions as func
 import pytest
 
 import functions.publish as publish
-from functions.publish import bp
+from devhost.worker import Worker, WorkerError, worker
 from shared.powerbi import ROW_SCHEMA, PowerBIPushClient, PowerBIUnavailableError, to_row
 from shared.settings import get_settings
 from tests.fakes.powerbi_server import FakeClock, FakePowerBI, Fault
+from tests.invoke import change_feed
 from tests.shared.test_powerbi import _doc
 
 pytestmark = pytest.mark.integration
 
 
-def _function() -> Any:
-    app = func.FunctionApp()
-    app.register_functions(bp)
-    return next(fn for fn in app.get_functions() if fn.get_function_name() == "PublishToPowerBI")
-
-
-def _handler() -> Callable[[func.DocumentList], None]:
-    handler: Callable[[func.DocumentList], None] = _function().get_user_function()
-    return handler
-
-
-def _documents(docs: list[dict[str, Any]]) -> func.DocumentList:
-    return func.DocumentList([func.Document.from_dict(d) for d in docs])
+def deliver(docs: list[dict[str, Any]]) -> None:
+    """Deliver one change-feed batch to PublishToPowerBI through the worker engine."""
+    change_feed(worker(), docs)
 
 
 @pytest.fixture(autouse=True)
@@ -66,9 +57,9 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     return fake_clock
 
 
-def test_trigger_binding_metadata() -> None:
+def test_trigger_binding_metadata(functions_worker: Worker) -> None:
     """A Cosmos DB change-feed trigger on the scored container that never creates its lease container."""
-    bindings = json.loads(_function().get_function_json())["bindings"]
+    bindings = functions_worker.bindings("PublishToPowerBI")
     assert len(bindings) == 1
     trigger = bindings[0]
     assert trigger["type"] == "cosmosDBTrigger"
@@ -81,30 +72,30 @@ def test_trigger_binding_metadata() -> None:
     assert trigger["createLeaseContainerIfNotExists"] is False
 
 
-def test_retry_policy_is_exponential_backoff() -> None:
-    """The function carries an exponential-backoff retry policy, so a raised batch is re-delivered."""
-    policy = _function().get_settings_dict("retry_policy")
-    assert policy is not None
-    assert policy["strategy"] == "exponential_backoff"
-    assert int(policy["max_retry_count"]) > 0
-    assert policy["minimum_interval"] == "00:00:10"
-    assert policy["maximum_interval"] == "00:05:00"
+def test_retry_policy_is_exponential_backoff(functions_worker: Worker) -> None:
+    """The host receives an exponential-backoff retry policy, so a raised batch is re-delivered."""
+    from _functions_rpc import RpcRetryOptions
+
+    policy = functions_worker.metadata["PublishToPowerBI"].retry_options
+    assert policy.retry_strategy == RpcRetryOptions.RetryStrategy.exponential_backoff
+    assert policy.max_retry_count > 0
+    assert policy.minimum_interval.seconds == 10
+    assert policy.maximum_interval.seconds == 300
 
 
 def test_documents_arrive_as_rows(fake: FakePowerBI, caplog: pytest.LogCaptureFixture) -> None:
     """Every scored document reaches Power BI as its to_row row, and the counts are logged."""
     docs = [_doc(i, is_flagged=i % 2 == 0) for i in range(7)]
     with caplog.at_level(logging.INFO, logger="functions.publish"):
-        _handler()(_documents(docs))
+        deliver(docs)
     assert fake.rows == [to_row(d) for d in docs]
     assert any("published 7 of 7 documents" in r.getMessage() for r in caplog.records)
 
 
 def test_client_is_created_once_per_process(fake: FakePowerBI) -> None:
     """Two invocations share one client, so its pacing window sees every POST of the process."""
-    handler = _handler()
-    handler(_documents([_doc(1)]))
-    handler(_documents([_doc(2)]))
+    deliver([_doc(1)])
+    deliver([_doc(2)])
     assert publish._client.cache_info().misses == 1
     assert [r["id"] for r in fake.rows] == ["tx-000001", "tx-000002"]
 
@@ -114,7 +105,7 @@ def test_malformed_document_is_set_aside(fake: FakePowerBI, caplog: pytest.LogCa
     broken = _doc(1)
     del broken["fraud_probability"]
     with caplog.at_level(logging.WARNING, logger="functions.publish"):
-        _handler()(_documents([_doc(0), broken, _doc(2)]))
+        deliver([_doc(0), broken, _doc(2)])
     assert [r["id"] for r in fake.rows] == ["tx-000000", "tx-000002"]
     assert any("tx-000001" in r.getMessage() and "fraud_probability" in r.getMessage() for r in caplog.records)
 
@@ -122,9 +113,8 @@ def test_malformed_document_is_set_aside(fake: FakePowerBI, caplog: pytest.LogCa
 def test_without_url_logs_once_and_sends_nothing(caplog: pytest.LogCaptureFixture) -> None:
     """With no POWERBI_PUSH_URL two invocations log 'off' once and never build a client."""
     with FakePowerBI() as server, caplog.at_level(logging.INFO, logger="functions.publish"):
-        handler = _handler()
-        handler(_documents([_doc(0)]))
-        handler(_documents([_doc(1)]))
+        deliver([_doc(0)])
+        deliver([_doc(1)])
         assert server.posts == []
     notices = [r for r in caplog.records if "publishing to Power BI is off" in r.getMessage()]
     assert len(notices) == 1
@@ -137,7 +127,7 @@ def test_flagged_only_publishing(fake: FakePowerBI, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("POWERBI_PUBLISH", "flagged")
     get_settings.cache_clear()
     docs = [{**_doc(i), "is_flagged": i % 3 == 0} for i in range(9)]
-    _handler()(_documents(docs))
+    deliver(docs)
     assert sorted(row["id"] for row in fake.rows) == sorted(d["id"] for d in docs if d["is_flagged"])
 
 
@@ -148,9 +138,8 @@ def test_unresolved_key_vault_reference_is_reported_once(
     monkeypatch.setenv("POWERBI_PUSH_URL", "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/pbi/)")
     get_settings.cache_clear()
     with caplog.at_level(logging.INFO, logger="functions.publish"):
-        handler = _handler()
-        handler(_documents([_doc(0)]))
-        handler(_documents([_doc(1)]))
+        deliver([_doc(0)])
+        deliver([_doc(1)])
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1
     assert "Key Vault" in errors[0].getMessage()
@@ -161,8 +150,8 @@ def test_unresolved_key_vault_reference_is_reported_once(
 def test_unavailable_power_bi_raises_for_the_retry_policy(fake: FakePowerBI, clock: FakeClock) -> None:
     """When Power BI keeps failing, the handler raises so the trigger's retry policy re-delivers."""
     fake.script(*[Fault.http(503)] * 5)
-    with pytest.raises(PowerBIUnavailableError):
-        _handler()(_documents([_doc(0), _doc(1)]))
+    with pytest.raises(WorkerError, match=PowerBIUnavailableError.__name__):
+        deliver([_doc(0), _doc(1)])
     assert fake.rows == []
     assert len(clock.sleeps) == 4
 
@@ -171,7 +160,7 @@ def test_rejection_is_logged_not_raised(fake: FakePowerBI, clock: FakeClock, cap
     """A definite rejection (400) is logged with its count and does not fail the invocation."""
     fake.script(Fault.http(400))
     with caplog.at_level(logging.ERROR):
-        _handler()(_documents([_doc(0), _doc(1)]))
+        deliver([_doc(0), _doc(1)])
     assert "power bi rejected 2 rows: HTTP 400" in caplog.messages
     assert clock.sleeps == []
     assert fake.key not in caplog.text
