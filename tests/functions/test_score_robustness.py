@@ -1,4 +1,5 @@
-"""ScoreTransactions under bad input: no exception escapes, every event is accounted for, reasons are named.
+"""ScoreTransactions under bad input, through the worker engine: no invocation fails, every event is accounted
+for, reasons are named.
 
 A property-based test (hypothesis) feeds well over 10,000 generated malformed events per run
 (invalid JSON, non-UTF-8 bytes, empty and oversized bodies, missing/extra/mistyped fields,
@@ -18,9 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from devhost.bindings import Out, documents, eventhub_batch, user_function
+from devhost.worker import worker
 from shared import contract as c
 from shared.generator import TransactionGenerator
+from tests.invoke import score
 
 pytestmark = pytest.mark.unit
 
@@ -32,10 +34,7 @@ _seen_events = {"count": 0}
 
 
 def _score(bodies: list[bytes]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    scored: Out[Any] = Out()
-    rejected: Out[Any] = Out()
-    user_function("ScoreTransactions")(eventhub_batch(bodies, partition="7"), scored, rejected)
-    return documents(scored), documents(rejected)
+    return score(worker(), bodies, partition="7")
 
 
 json_values = st.recursive(
