@@ -1,4 +1,8 @@
-"""The binding metadata the Functions host reads, as the azure-functions library produces it."""
+"""The app as Azure's worker engine indexes it: what loads, what it refuses, and the binding metadata the host gets.
+
+The metadata is read from the engine's FunctionMetadataResponse (`raw_bindings`), not from the library:
+the engine's own checks (annotations, return types) run first, and only an app that passes them has metadata.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _functions() -> dict[str, dict[str, Any]]:
-    from devhost.bindings import indexed_functions
+    from devhost.worker import worker
 
-    functions: dict[str, dict[str, Any]] = {
-        name: json.loads(fn.get_function_json()) for name, fn in indexed_functions().items()
-    }
-    return functions
+    w = worker()
+    return {name: {"bindings": w.bindings(name)} for name in w.function_ids}
 
 
 def _binding(function: dict[str, Any], name: str) -> dict[str, Any]:
@@ -32,7 +34,7 @@ def _binding(function: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def test_app_indexes_every_stage() -> None:
-    """Five functions, each with an explicit name, from the four blueprints."""
+    """The engine indexes and loads five functions, each with an explicit name, from the four blueprints."""
     assert set(_functions()) == {
         "GenerateTransactions",
         "GenerateTransactionsOnTimer",
@@ -142,3 +144,56 @@ def test_importing_the_app_reads_no_model() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "5"
+
+
+FIXTURE_APP = """
+import typing
+
+import azure.functions as func
+
+app = func.FunctionApp()
+
+
+@app.function_name("Fixture")
+@app.event_hub_message_trigger(arg_name="events", event_hub_name="hub", connection="Conn", cardinality="many")
+@app.event_hub_output(arg_name="out", event_hub_name="hub", connection="Conn")
+def fixture(events: {events}, out: func.Out[{out}]) -> None:
+    out.set([e.get_body().decode() for e in events])
+"""
+
+
+def _check_app(tmp_path: Path, events: str, out: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "function_app.py").write_text(FIXTURE_APP.format(events=events, out=out))
+    return subprocess.run(
+        [sys.executable, "-m", "devhost.worker", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("events", "out", "refused"),
+    [
+        ("list[func.EventHubEvent]", "typing.List[str]", "binding events has invalid non-type annotation"),
+        ("typing.List[func.EventHubEvent]", "list[str]", "binding out has invalid non-type annotation"),
+    ],
+)
+def test_engine_refuses_pep585_annotations(tmp_path: Path, events: str, out: str, refused: str) -> None:
+    """A `list[...]` binding annotation makes the engine refuse the whole app, as Azure would: the check can fail."""
+    result = _check_app(tmp_path, events, out)
+    assert result.returncode == 1
+    assert refused in result.stderr
+
+
+def test_engine_accepts_typing_list(tmp_path: Path) -> None:
+    """The same fixture app with `typing.List` loads: the refusal above is about the annotation alone."""
+    result = _check_app(tmp_path, "typing.List[func.EventHubEvent]", "typing.List[str]")
+    assert result.returncode == 0, result.stderr
+    assert "1 functions indexed and loaded: Fixture" in result.stdout
+
+
+def test_this_app_passes_the_engine_check() -> None:
+    """`python -m devhost.worker` (what `make check` runs) loads this app's five functions in a fresh process."""
+    result = subprocess.run(
+        [sys.executable, "-m", "devhost.worker"], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("5 functions indexed and loaded")
