@@ -275,11 +275,12 @@ def _local_settings() -> dict[str, str]:
 
 @cache
 def _bindings() -> list[dict[str, Any]]:
-    from devhost.bindings import indexed_functions
+    from devhost.worker import worker
 
+    w = worker()  # the bindings as the host receives them from the worker engine
     found: list[dict[str, Any]] = []
-    for fn in indexed_functions().values():
-        found.extend(json.loads(fn.get_function_json())["bindings"])
+    for name in w.function_ids:
+        found.extend(w.bindings(name))
     return found
 
 
