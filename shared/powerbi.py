@@ -6,13 +6,20 @@ Limits this module keeps, from the Power BI docs:
   minute per semantic model; 4,000 characters per string value.
   https://learn.microsoft.com/en-us/power-bi/developer/embedded/push-datasets-limitations
 - Requests: 16 MB per request for push models, 15 KB per request and 5 requests/s for streaming-only
-  models. A streaming model's push URL (`.../datasets/{id}/rows?key=...`) takes a JSON *array* of
-  rows ("wrap your JSON objects in an array"); the REST PostRows endpoint
-  (`.../datasets/{id}/tables/{table}/rows`) takes `{"rows": [...]}`.
+  models. The app needs a model created in the Power BI website with "Historic data analysis" on (a
+  push and streaming model, the 16 MB kind); a streaming-only model cannot carry reports at all, so the
+  15 KB limit is not supported here. Such a model's push URL (`.../datasets/{id}/rows?key=...`) takes a
+  JSON *array* of rows ("wrap your JSON objects in an array"); the REST PostRows endpoint
+  (`.../datasets/{id}/tables/{table}/rows`) takes `{"rows": [...]}` and an Entra token, which this
+  client never sends.
   https://learn.microsoft.com/en-us/power-bi/connect-data/service-real-time-streaming
   https://learn.microsoft.com/en-us/rest/api/power-bi/push-datasets/datasets-post-rows
 - Throttling: HTTP 429 with a Retry-After header giving the seconds to wait before the next request.
   https://learn.microsoft.com/en-us/rest/api/fabric/articles/throttling (same wording for Power BI)
+  The per-minute limit asks for at most 60 s, and that wait is honoured here. The hourly ones
+  (1,000,000 rows an hour; 120 POSTs an hour once a table without FIFO retention holds 250,000 rows)
+  ask for up to an hour: waiting that long inside an invocation helps nobody, so a Retry-After over
+  `max_retry_after_s` gives the batch back at once with `PowerBIUnavailableError`.
 
 Error policy, chosen for a caller that is a Cosmos DB change-feed trigger with a retry policy
 (https://learn.microsoft.com/azure/azure-functions/functions-bindings-error-pages#retries):
@@ -57,8 +64,6 @@ MAX_POSTS_PER_MINUTE: Final = 120
 MAX_STRING_CHARS: Final = 4_000
 # 16 MB is the documented push limit; stay under it whatever "MB" means there.
 DEFAULT_MAX_BODY_BYTES: Final = 15 * 1024 * 1024
-# The documented limit for streaming-only models; pass it as max_body_bytes for those.
-STREAMING_MAX_BODY_BYTES: Final = 15 * 1000
 _WINDOW_S: Final = 60.0
 _LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -177,10 +182,11 @@ class _TransientError(Exception):
 
 
 class _ExhaustedError(Exception):
-    def __init__(self, what: str, attempts: int) -> None:
+    def __init__(self, what: str, attempts: int, wait_s: float | None = None) -> None:
         super().__init__(what)
         self.what = what
         self.attempts = attempts
+        self.wait_s = wait_s
 
 
 @dataclass(frozen=True)
@@ -224,6 +230,7 @@ class PowerBIPushClient:
         max_attempts: int = 5,
         base_backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
+        max_retry_after_s: float = _WINDOW_S,
         max_rows_per_post: int = MAX_ROWS_PER_POST,
         max_posts_per_minute: int = MAX_POSTS_PER_MINUTE,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
@@ -250,6 +257,7 @@ class PowerBIPushClient:
         self._max_attempts = max_attempts
         self._base_backoff_s = base_backoff_s
         self._max_backoff_s = max_backoff_s
+        self._max_retry_after_s = max_retry_after_s
         self._max_rows = max_rows_per_post
         self._max_posts = max_posts_per_minute
         self._max_body = max_body_bytes
@@ -269,10 +277,15 @@ class PowerBIPushClient:
                 try:
                     outcome = self._post(body)
                 except _ExhaustedError as exc:
+                    if exc.wait_s is not None:
+                        message = (
+                            f"power bi at {self.host} answered {exc.what} with Retry-After {exc.wait_s:.0f} s "
+                            f"(an hourly quota; more than {self._max_retry_after_s:.0f} s): giving the batch back"
+                        )
+                    else:
+                        message = f"power bi at {self.host} still failing after {exc.attempts} attempts: {exc.what}"
                     raise PowerBIUnavailableError(
-                        f"power bi at {self.host} still failing after {exc.attempts} attempts: {exc.what}",
-                        rows_sent=sent,
-                        rows_unsent=sum(n for _, n in chunks[index:]),
+                        message, rows_sent=sent, rows_unsent=sum(n for _, n in chunks[index:])
                     ) from None
                 posts += outcome.attempts
                 retries += outcome.attempts - 1
@@ -332,6 +345,8 @@ class PowerBIPushClient:
             try:
                 status = self._send(body)
             except _TransientError as exc:
+                if exc.wait_s is not None and exc.wait_s > self._max_retry_after_s:
+                    raise _ExhaustedError(exc.what, attempt, exc.wait_s) from None
                 if attempt == self._max_attempts:
                     raise _ExhaustedError(exc.what, attempt) from None
                 delay = self._delay_s(attempt, exc.wait_s)
@@ -370,9 +385,10 @@ class PowerBIPushClient:
         return None
 
     def _delay_s(self, attempt: int, retry_after_s: float | None) -> float:
-        """Retry-After when the server gave one, else full-jitter exponential backoff; both capped."""
+        """Retry-After when the server gave one (at most `max_retry_after_s`, see `_post`), else
+        full-jitter exponential backoff capped at `max_backoff_s`."""
         if retry_after_s is not None:
-            return min(retry_after_s, self._max_backoff_s)
+            return retry_after_s
         ceiling = min(self._max_backoff_s, self._base_backoff_s * 2 ** (attempt - 1))
         return self._rng.uniform(0.0, ceiling)
 

@@ -8,12 +8,17 @@ It is not Power BI. It checks what the docs promise and nothing they leave unsai
 - REST PostRows (`/v1.0/myorg/datasets/{id}/tables/{table}/rows`): body is `{"rows": [...]}`; the real
   endpoint wants an Entra ID bearer token, which this fake does not check;
   https://learn.microsoft.com/en-us/rest/api/power-bi/push-datasets/datasets-post-rows
-- at most 10,000 rows per POST, 120 POSTs per rolling minute, 4,000 characters per string value;
+- at most 10,000 rows per POST, 120 POSTs per rolling minute, 4,000 characters per string value,
+  1,000,000 rows added per hour; with the "None" retention policy, once the table holds 250,000 rows,
+  120 POSTs per hour (a basicFIFO table keeps 200,000-210,000 rows and never gets there);
   https://learn.microsoft.com/en-us/power-bi/developer/embedded/push-datasets-limitations
+  https://learn.microsoft.com/en-us/power-bi/developer/automation/api-automatic-retention-policy-for-real-time-data
 - 16 MB per request (push models), answered with 413.
 
 The docs name no status for too many rows or a malformed body; this fake answers 400, the status for
-an invalid request. Throttled POSTs get 429 with Retry-After in seconds, as Power BI documents.
+an invalid request. Throttled POSTs get 429 with Retry-After in seconds, as Power BI documents: the
+seconds until the quota that refused them frees up, so up to an hour for the hourly quotas (the 2016
+REST limitations page: "Retry-After: seconds until their quota resets").
 It is stricter than Power BI where that catches client bugs: Content-Type must be JSON, values must
 be scalars, and when a schema is given, unknown columns and wrong types are 400s.
 
@@ -40,6 +45,10 @@ from urllib.parse import parse_qs, urlsplit
 
 MAX_ROWS = 10_000
 MAX_POSTS_PER_MINUTE = 120
+MAX_ROWS_PER_HOUR = 1_000_000
+SLOW_TABLE_ROWS = 250_000
+SLOW_POSTS_PER_HOUR = 120
+FIFO_KEEPS = 200_000
 MAX_BODY_BYTES = 16 * 1000 * 1000
 MAX_STRING_CHARS = 4_000
 DEFAULT_KEY = "fake-key-for-tests"
@@ -141,7 +150,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is None or fault.kind == "pass":
             status, code, message, rows = fake.judge(parts.path, parse_qs(parts.query), self.headers, body)
             fake.record(Post(parts.path, status, len(rows)), rows)
-            retry_after = fake.retry_after_s() if status == 429 else None
+            retry_after = fake.retry_after_s(code) if status == 429 else None
             self._reply(status, code, message, retry_after)
             return
         fake.record(Post(parts.path, fault.status if fault.kind == "status" else 0, 0), [])
@@ -176,12 +185,20 @@ class FakePowerBI:
         key: str = DEFAULT_KEY,
         schema: Mapping[str, str] | None = None,
         max_posts_per_minute: int = MAX_POSTS_PER_MINUTE,
+        max_rows_per_hour: int = MAX_ROWS_PER_HOUR,
+        retention: Literal["basicFIFO", "None"] = "basicFIFO",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.key = key
         self.schema = schema
         self.max_posts_per_minute = max_posts_per_minute
+        self.max_rows_per_hour = max_rows_per_hour
+        self.retention = retention
         self.clock = clock
+        self.table_rows = 0
+        """Rows the table holds now: every accepted row, trimmed to FIFO_KEEPS under basicFIFO."""
+        self._hour_rows: deque[tuple[float, int]] = deque()
+        self._hour_posts: deque[float] = deque()
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._faults: deque[Fault] = deque()
@@ -260,11 +277,26 @@ class FakePowerBI:
         with self._lock:
             self._posts.append(post)
             self._rows.extend(rows)
+            if rows:
+                now = self.clock()
+                self._hour_rows.append((now, len(rows)))
+                self._hour_posts.append(now)
+                self.table_rows += len(rows)
+                if self.retention == "basicFIFO" and self.table_rows > FIFO_KEEPS:
+                    self.table_rows = FIFO_KEEPS
 
-    def retry_after_s(self) -> str:
+    def retry_after_s(self, code: str = "TooManyRequests") -> str:
+        """Whole seconds until the quota behind `code` admits a POST again."""
         with self._lock:
-            oldest = self._window[0] if self._window else self.clock()
-        return str(max(1, math.ceil(oldest + 60.0 - self.clock())))
+            now = self.clock()
+            if code == "RowsPerHourExceeded":
+                oldest = self._hour_rows[0][0] if self._hour_rows else now
+                return str(max(1, math.ceil(oldest + 3600.0 - now)))
+            if code == "PostsPerHourExceeded":
+                oldest = self._hour_posts[-SLOW_POSTS_PER_HOUR] if self._hour_posts else now
+                return str(max(1, math.ceil(oldest + 3600.0 - now)))
+            oldest = self._window[0] if self._window else now
+        return str(max(1, math.ceil(oldest + 60.0 - now)))
 
     def judge(
         self, path: str, query: Mapping[str, list[str]], headers: Any, body: bytes
@@ -297,7 +329,25 @@ class FakePowerBI:
             problem = self._row_problem(row)
             if problem:
                 return 400, "InvalidRequest", problem, []
+        throttled = self._hourly_quota(len(parsed))
+        if throttled:
+            return 429, throttled, "an hourly quota of the semantic model is used up", []
         return 200, "", "", parsed
+
+    def _hourly_quota(self, rows: int) -> str:
+        """The error code of the hourly quota this POST would break, or ''."""
+        with self._lock:
+            now = self.clock()
+            while self._hour_rows and self._hour_rows[0][0] <= now - 3600.0:
+                self._hour_rows.popleft()
+            while self._hour_posts and self._hour_posts[0] <= now - 3600.0:
+                self._hour_posts.popleft()
+            if sum(n for _, n in self._hour_rows) + rows > self.max_rows_per_hour:
+                return "RowsPerHourExceeded"
+            slow = self.retention == "None" and self.table_rows >= SLOW_TABLE_ROWS
+            if slow and len(self._hour_posts) >= SLOW_POSTS_PER_HOUR:
+                return "PostsPerHourExceeded"
+            return ""
 
     def _admit(self) -> bool:
         with self._lock:

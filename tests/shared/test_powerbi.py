@@ -8,7 +8,7 @@ import random
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -219,11 +219,27 @@ def test_429_without_retry_after_backs_off(fake: FakePowerBI, clock: FakeClock) 
     assert 0.0 <= clock.sleeps[0] <= 0.5
 
 
-def test_retry_after_is_capped(fake: FakePowerBI, clock: FakeClock) -> None:
-    """A Retry-After beyond max_backoff_s waits max_backoff_s, not the server's number."""
-    fake.script(Fault.http(429, retry_after="600"))
-    _client(fake.url, clock, max_backoff_s=30.0).push(_rows(1))
-    assert clock.sleeps == [30.0]
+def test_retry_after_within_the_minute_is_waited_in_full(fake: FakePowerBI, clock: FakeClock) -> None:
+    """The per-minute limit asks for up to 60 s; the client waits exactly that, not its backoff cap."""
+    fake.script(Fault.http(429, retry_after="45"))
+    result = _client(fake.url, clock, max_backoff_s=30.0).push(_rows(1))
+    assert clock.sleeps == [45.0]
+    assert result.rows_sent == 1
+
+
+def test_hourly_quota_gives_the_batch_back_at_once(clock: FakeClock) -> None:
+    """Over 1,000,000 rows an hour Power BI asks for a wait of up to an hour: the client does not sleep
+    through its attempts but raises at once, naming the wait, so the trigger's retry policy re-delivers."""
+    with FakePowerBI(schema=ROW_SCHEMA, clock=clock, max_rows_per_hour=6) as server:
+        client = _client(server.url, clock)
+        assert client.push(_rows(5)).rows_sent == 5
+        clock.now += 600
+        with pytest.raises(PowerBIUnavailableError, match=r"Retry-After 3000 s \(an hourly quota") as caught:
+            client.push(_rows(4))
+        assert [p.status for p in server.posts] == [200, 429]
+    assert clock.sleeps == []
+    assert (caught.value.rows_sent, caught.value.rows_unsent) == (0, 4)
+    assert "key=" not in str(caught.value)
 
 
 def test_5xx_is_retried_with_backoff_then_succeeds(fake: FakePowerBI, clock: FakeClock) -> None:
@@ -357,6 +373,34 @@ def test_fake_throttles_beyond_its_limit() -> None:
         assert _raw_post(server.url, body) == (429, "45")
         clock.now += 45
         assert _raw_post(server.url, body) == (200, None)
+
+
+def test_fake_answers_the_hourly_row_quota_with_a_long_retry_after() -> None:
+    """Past its rows-per-hour quota the fake answers 429 with the seconds until the oldest rows age out."""
+    clock = FakeClock()
+    with FakePowerBI(max_rows_per_hour=3, clock=clock) as server:
+        assert _raw_post(server.url, json.dumps([{"id": "a"}] * 3).encode()) == (200, None)
+        clock.now += 100
+        assert _raw_post(server.url, json.dumps([{"id": "b"}]).encode()) == (429, "3500")
+        clock.now += 3500
+        assert _raw_post(server.url, json.dumps([{"id": "b"}]).encode()) == (200, None)
+
+
+@pytest.mark.parametrize(("retention", "last"), [("None", (429, "3480")), ("basicFIFO", (200, None))])
+def test_fake_slows_a_table_without_fifo_past_250000_rows(retention: Literal["basicFIFO", "None"], last: Any) -> None:
+    """With retention None, once the table holds 250,000 rows only 120 POSTs an hour go through; a
+    basicFIFO table keeps 200,000 rows and never gets there."""
+    clock = FakeClock()
+    with FakePowerBI(retention=retention, clock=clock) as server:
+        big = json.dumps([{"id": "a"}] * 10_000).encode()
+        for _ in range(25):
+            assert _raw_post(server.url, big)[0] == 200
+            clock.now += 1
+        for _ in range(95):
+            assert _raw_post(server.url, b'[{"id": "b"}]')[0] == 200
+            clock.now += 1
+        assert _raw_post(server.url, b'[{"id": "c"}]') == last
+        assert server.table_rows == (250_095 if retention == "None" else 200_000)
 
 
 def test_fake_enforces_the_push_contract() -> None:
