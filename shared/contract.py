@@ -14,6 +14,17 @@ An event body is one JSON object:
 
 `is_fraud` is the generator's ground truth. It is optional, never a feature, and carried through
 to the scored document so precision and recall can be measured live.
+
+An event body may instead be an envelope, a JSON object whose only key is `records`:
+
+    {"records": [{transaction}, {transaction}, ...]}
+
+the shape Azure's own services use when they stream logs to Event Hubs. Event Hubs charges and
+the worker spends per event, not per byte, so many records per event is how throughput scales
+(README: envelopes). Both forms may arrive in one batch. Every record of an envelope is judged on
+its own, as a bare transaction would be; faults of the envelope itself (`ENVELOPE_REJECTIONS`)
+reject the event as a whole. A lone transaction above `MAX_TRANSACTION_BYTES` is refused: only
+envelopes may use the rest of Event Hubs' 1 MB.
 """
 
 from __future__ import annotations
@@ -89,7 +100,11 @@ TIMESTAMP_FIELD: Final = "timestamp"
 ACCOUNT_FIELD: Final = "account_id"
 LABEL_FIELD: Final = "is_fraud"
 MAX_ID_LENGTH: Final = 128
-MAX_EVENT_BYTES: Final = 64 * 1024
+MAX_TRANSACTION_BYTES: Final = 64 * 1024
+"""A bare (one-transaction) event larger than this is `too_large`; a real transaction is under 1 KB."""
+ENVELOPE_FIELD: Final = "records"
+DEFAULT_MAX_EVENT_BYTES: Final = 1_048_576
+DEFAULT_MAX_RECORDS: Final = 5000
 
 # Cosmos DB forbids these characters in an id (they break the resource path).
 FORBIDDEN_ID_CHARS: Final = frozenset("/\\?#")
@@ -102,6 +117,40 @@ class Rejection:
     field: str
     reason: str
     detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeLimits:
+    """How much one event may carry (settings MAX_EVENT_BYTES and MAX_RECORDS_PER_ENVELOPE)."""
+
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    max_records: int = DEFAULT_MAX_RECORDS
+
+    def too_large(self) -> Rejection:
+        """The rejection of an event body longer than `max_event_bytes`."""
+        return Rejection("body", "too_large", f"event body exceeds {self.max_event_bytes} bytes")
+
+    def too_many_records(self) -> Rejection:
+        """The rejection of an envelope holding more than `max_records` records."""
+        return Rejection("body", "too_many_records", f"an envelope may hold at most {self.max_records} records")
+
+
+TRANSACTION_TOO_LARGE: Final = Rejection("body", "too_large", f"event body exceeds {MAX_TRANSACTION_BYTES} bytes")
+"""A bare transaction above `MAX_TRANSACTION_BYTES` (or a body that large that is not an envelope)."""
+RECORDS_NOT_A_LIST: Final = Rejection("body", "records_not_a_list", 'an envelope\'s "records" must be a JSON array')
+EMPTY_ENVELOPE: Final = Rejection("body", "empty_envelope", 'an envelope\'s "records" holds no record')
+ENVELOPE_REJECTIONS: Final = ("too_large", "too_many_records", "records_not_a_list", "empty_envelope")
+"""Reason codes that reject a whole event (one document for the event, its raw body kept)."""
+
+
+def is_envelope(value: object) -> bool:
+    """A decoded body is an envelope when it is an object whose only key is `records`.
+
+    Exactly one key, so that a transaction carrying an extra `records` field (producers may add
+    context) is still read as a transaction, and the `/api/score` records (which always gain an id)
+    never are.
+    """
+    return type(value) is dict and len(value) == 1 and ENVELOPE_FIELD in value
 
 
 class InvalidTransactionError(ValueError):

@@ -1,16 +1,21 @@
 """Scoring one Event Hubs batch: decode, validate, encode, predict, explain, and shape documents.
 
-Every event that enters leaves as exactly one document: a scored one (id = transaction id, so a
-replayed batch overwrites in Cosmos DB instead of duplicating) or a rejected one that names the
-field, a stable reason code and keeps the raw body for re-driving. Nothing here raises for bad
-input: the Functions host moves the checkpoint past a batch even when the function throws, so an
-exception would silently skip the rest of the batch.
+Every transaction that enters leaves as exactly one document: a scored one (id = transaction id, so
+a replayed batch overwrites in Cosmos DB instead of duplicating) or a rejected one that names the
+field, a stable reason code and keeps the raw body for re-driving. An event is one transaction or
+an envelope of many (`shared.contract`); an envelope's records are flattened into the same batch
+columns, each judged on its own, and an envelope that is itself at fault is one rejected document.
+Nothing here raises for bad input: the Functions host moves the checkpoint past a batch even when
+the function throws, so an exception would silently skip the rest of the batch.
 
 The batch moves as columns, so per-event Python stays at what cannot be shared: one JSON decode per
 event, then `shared.columnar` checks each field for the whole batch (with `contract.validate`'s
 decisions), `features.encode` fills one float32 matrix, the booster predicts it in one call, and
-SHAP tables explain only the flagged rows. When every event carries exactly the contract's fields
-(the usual case), an event's own decoded object becomes its document, so no field is copied.
+SHAP tables explain only the flagged rows. When every record carries exactly the contract's fields
+(the usual case), a record's own decoded object becomes its document, so no field is copied.
+
+Positions below are *slots*: one per bare event, one per record of a usable envelope, one per
+envelope rejected as a whole. Without envelopes, slot i is event i and nothing is remapped.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Any, Final
 
 import numpy as np
@@ -36,8 +42,8 @@ logger = logging.getLogger(__name__)
 RAW_BODY_LIMIT = 16 * 1024
 """Raw bodies longer than this are truncated in rejected documents (Cosmos items max out at 2 MB)."""
 
-_TOO_LARGE: Final = c.Rejection("body", "too_large", f"event body exceeds {c.MAX_EVENT_BYTES} bytes")
 _INVALID_JSON: Final = c.Rejection("body", "invalid_json", "not a UTF-8 JSON document")
+DEFAULT_LIMITS: Final = c.EnvelopeLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +109,57 @@ def _rejected_id(batch: EventBatch, position: int) -> str:
     return "rejected-" + hashlib.sha256(key).hexdigest()[:40]
 
 
+def _rejected_record_id(batch: EventBatch, position: int, index: int, raw: bytes) -> str:
+    # (partition, sequence number, record index): a replayed envelope overwrites each record's rejection.
+    sequence_number = batch.sequence_numbers[position]
+    if sequence_number is not None:
+        key = f"{batch.partition}|{sequence_number}|{index}".encode()
+    else:
+        key = b"%d|%d|" % (position, index) + raw
+    return "rejected-" + hashlib.sha256(key).hexdigest()[:40]
+
+
+def _record_bytes(record: Any) -> bytes:
+    # The record as its envelope carried it, re-encoded: the envelope's bytes are not split per record.
+    try:
+        return orjson.dumps(record)
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes (it reads deeper than it writes)
+        return repr(record).encode()
+
+
 def rejected_document(
     batch: EventBatch, position: int, rejection: c.Rejection, now: str, model_version: str | None = None
 ) -> dict[str, Any]:
     """The rejected-container document for one event: reason, where it came from, and its raw body."""
-    body = batch.bodies[position]
+    doc_id = _rejected_id(batch, position)
+    return _rejected(batch, position, None, batch.bodies[position], doc_id, rejection, now, model_version)
+
+
+def rejected_record_document(
+    batch: EventBatch,
+    position: int,
+    index: int,
+    record: Any,
+    rejection: c.Rejection,
+    now: str,
+    model_version: str | None = None,
+) -> dict[str, Any]:
+    """The rejected-container document for record `index` of the envelope in event `position`."""
+    raw = _record_bytes(record)
+    doc_id = _rejected_record_id(batch, position, index, raw)
+    return _rejected(batch, position, index, raw, doc_id, rejection, now, model_version)
+
+
+def _rejected(
+    batch: EventBatch,
+    position: int,
+    index: int | None,
+    body: bytes,
+    doc_id: str,
+    rejection: c.Rejection,
+    now: str,
+    model_version: str | None,
+) -> dict[str, Any]:
     raw = body[:RAW_BODY_LIMIT]
     try:
         body_text: str | None = raw.decode("utf-8")
@@ -116,7 +168,7 @@ def rejected_document(
         body_text, body_b64 = None, base64.b64encode(raw).decode("ascii")
     enqueued = batch.enqueued_times[position]
     return {
-        "id": _rejected_id(batch, position),
+        "id": doc_id,
         "field": rejection.field,
         "reason": rejection.reason,
         "detail": rejection.detail,
@@ -127,37 +179,141 @@ def rejected_document(
         "enqueued_time": utc_iso(enqueued) if enqueued else None,
         "partition": batch.partition,
         "sequence_number": batch.sequence_numbers[position],
+        "record_index": index,
         "rejected_at": now,
         "model_version": model_version,
     }
 
 
-def _decode(bodies: Sequence[bytes]) -> tuple[list[Any], dict[int, c.Rejection]]:
-    """Each body's JSON value (None where it has none), and the rejections of those without one."""
-    records: list[Any] = []
-    rejections: dict[int, c.Rejection] = {}
-    append, loads, limit = records.append, orjson.loads, c.MAX_EVENT_BYTES
+@dataclass(frozen=True, slots=True)
+class _Slots:
+    """The batch's records, one per slot, and where each came from."""
+
+    records: list[Any]
+    """Each slot's decoded record (None where the slot is a rejected body)."""
+    rejections: dict[int, c.Rejection]
+    """Slots rejected before validation: undecodable or oversized bodies, envelopes at fault."""
+    events: list[int] | None = None
+    """The event each slot came from; None when slot i is event i (no envelope in the batch)."""
+    indices: list[int | None] | None = None
+    """Each slot's index in its envelope; None for a bare event or a whole rejected envelope."""
+
+    def event(self, slot: int) -> int:
+        return slot if self.events is None else self.events[slot]
+
+    def index(self, slot: int) -> int | None:
+        return None if self.indices is None else self.indices[slot]
+
+
+def _decode(bodies: Sequence[bytes], limits: c.EnvelopeLimits) -> _Slots:
+    """Decode each body once; flatten envelopes' records into slots; reject what cannot be a record."""
+    values: list[Any] = []
+    rejected: dict[int, c.Rejection] = {}
+    append, loads, envelope = values.append, orjson.loads, c.ENVELOPE_FIELD
+    small = min(c.MAX_TRANSACTION_BYTES, limits.max_event_bytes)
+    envelopes = 0
     for position, body in enumerate(bodies):
-        if len(body) > limit:
-            rejections[position] = _TOO_LARGE
-            append(None)
+        if len(body) > small:
+            envelopes += _decode_large(body, position, limits, values, rejected)
             continue
         try:
-            append(loads(body))
+            value = loads(body)
         except orjson.JSONDecodeError:
-            rejections[position] = _INVALID_JSON
+            rejected[position] = _INVALID_JSON
             append(None)
-    return records, rejections
+            continue
+        append(value)
+        # An envelope is a one-key dict; the length test spares a transaction the key lookup.
+        if type(value) is dict and len(value) == 1 and envelope in value:
+            envelopes += 1
+    if not envelopes:
+        return _Slots(values, rejected)
+    return _flatten(values, rejected, limits)
+
+
+def _decode_large(
+    body: bytes, position: int, limits: c.EnvelopeLimits, values: list[Any], rejected: dict[int, c.Rejection]
+) -> int:
+    # Only an envelope may be this large; anything else is refused as a bare transaction always was.
+    if len(body) > limits.max_event_bytes:
+        rejected[position] = limits.too_large()
+        values.append(None)
+        return 0
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        value = None
+    if not c.is_envelope(value):
+        rejected[position] = c.TRANSACTION_TOO_LARGE
+        values.append(None)
+        return 0
+    values.append(value)
+    return 1
+
+
+def _flatten(values: list[Any], rejected: dict[int, c.Rejection], limits: c.EnvelopeLimits) -> _Slots:
+    """One slot per bare event, per record of a usable envelope, and per envelope at fault."""
+    records: list[Any] = []
+    events: list[int] = []
+    indices: list[int | None] = []
+    rejections: dict[int, c.Rejection] = {}
+    for position, value in enumerate(values):
+        slot = len(records)
+        if position in rejected:
+            rejections[slot] = rejected[position]
+        elif c.is_envelope(value):
+            items = value[c.ENVELOPE_FIELD]
+            if type(items) is not list:
+                rejections[slot] = c.RECORDS_NOT_A_LIST
+            elif not items:
+                # Zero documents would let the event vanish without a trace.
+                rejections[slot] = c.EMPTY_ENVELOPE
+            elif len(items) > limits.max_records:
+                rejections[slot] = limits.too_many_records()
+            else:
+                records += items
+                events += repeat(position, len(items))
+                indices += range(len(items))
+                continue
+            value = None
+        records.append(value)
+        events.append(position)
+        indices.append(None)
+    return _Slots(records, rejections, events, indices)
+
+
+def _rejected_documents(
+    batch: EventBatch, slots: _Slots, rejections: dict[int, c.Rejection], now: str, model_version: str | None
+) -> list[dict[str, Any]]:
+    docs = []
+    for slot, rejection in sorted(rejections.items()):
+        position, index = slots.event(slot), slots.index(slot)
+        if index is None:
+            docs.append(rejected_document(batch, position, rejection, now, model_version))
+        else:
+            record = slots.records[slot]
+            docs.append(rejected_record_document(batch, position, index, record, rejection, now, model_version))
+    return docs
 
 
 def _scored_documents(
-    valid: ValidBatch, batch: EventBatch, probabilities: list[float], flagged: list[bool], model: FraudModel, now: str
+    valid: ValidBatch,
+    batch: EventBatch,
+    events: list[int] | None,
+    probabilities: list[float],
+    flagged: list[bool],
+    model: FraudModel,
+    now: str,
 ) -> list[dict[str, Any]]:
-    positions = valid.positions
-    every_event = len(positions) == len(batch)
+    # The event behind each accepted slot: its enqueued time and sequence number go on the document.
+    positions = valid.positions if events is None else list(map(events.__getitem__, valid.positions))
+    every_event = events is None and len(positions) == len(batch)
     enqueued_all = _iso_times(batch.enqueued_times)
-    enqueued = enqueued_all if every_event else [enqueued_all[i] for i in positions]
-    sequence = list(batch.sequence_numbers) if every_event else [batch.sequence_numbers[i] for i in positions]
+    if every_event:
+        enqueued, sequence = enqueued_all, list(batch.sequence_numbers)
+    else:
+        enqueued = list(map(enqueued_all.__getitem__, positions))
+        sequence = list(map(list(batch.sequence_numbers).__getitem__, positions))
     threshold, version, partition = model.threshold, model.version, batch.partition
     if valid.canonical:
         docs = valid.records
@@ -253,15 +409,14 @@ def _scored_documents(
     ]
 
 
-def score_batch(batch: EventBatch, model: FraudModel, now: datetime | None = None) -> BatchResult:
-    """Score a whole batch in one matrix; set aside every event that breaks the contract."""
+def score_batch(
+    batch: EventBatch, model: FraudModel, now: datetime | None = None, limits: c.EnvelopeLimits = DEFAULT_LIMITS
+) -> BatchResult:
+    """Score a whole batch in one matrix; set aside every record (or envelope) that breaks the contract."""
     stamp = utc_iso(now or datetime.now(UTC))
-    records, undecodable = _decode(batch.bodies)
-    valid = validate_batch(records, undecodable)
-    rejected = [
-        rejected_document(batch, position, rejection, stamp, model.version)
-        for position, rejection in sorted(valid.rejections.items())
-    ]
+    slots = _decode(batch.bodies, limits)
+    valid = validate_batch(slots.records, slots.rejections)
+    rejected = _rejected_documents(batch, slots, valid.rejections, stamp, model.version)
     if not valid.positions:
         return BatchResult(rejected=rejected)
 
@@ -270,7 +425,7 @@ def score_batch(batch: EventBatch, model: FraudModel, now: datetime | None = Non
     # Compared in float64, as `probability >= threshold` reads on the stored document.
     flagged = probabilities.astype(np.float64) >= model.threshold
     flagged_list = flagged.tolist()
-    docs = _scored_documents(valid, batch, probabilities.tolist(), flagged_list, model, stamp)
+    docs = _scored_documents(valid, batch, slots.events, probabilities.tolist(), flagged_list, model, stamp)
     flagged_rows = np.flatnonzero(flagged)
     explained = reason_lists(model.contributions(x[flagged_rows])) if flagged_rows.size else []
     # Reasons go in last: a document holding a list is tracked by the garbage collector, and every
@@ -309,7 +464,15 @@ def reason_lists(contributions: np.ndarray) -> list[list[dict[str, Any]]]:
     return out
 
 
-def reject_all(batch: EventBatch, rejection: c.Rejection, now: datetime | None = None) -> BatchResult:
-    """Record a whole batch as rejected (the model is unusable), so the events are kept for re-driving."""
+def reject_all(
+    batch: EventBatch, rejection: c.Rejection, now: datetime | None = None, limits: c.EnvelopeLimits = DEFAULT_LIMITS
+) -> BatchResult:
+    """Record a whole batch as rejected (the model is unusable), so every record is kept for re-driving.
+
+    Envelopes are opened first: one document for a 500-record envelope would keep only the first
+    16 KiB of its raw body. A slot already at fault keeps its own reason.
+    """
     stamp = utc_iso(now or datetime.now(UTC))
-    return BatchResult(rejected=[rejected_document(batch, i, rejection, stamp) for i in range(len(batch))])
+    slots = _decode(batch.bodies, limits)
+    reasons = {slot: slots.rejections.get(slot, rejection) for slot in range(len(slots.records))}
+    return BatchResult(rejected=_rejected_documents(batch, slots, reasons, stamp, None))

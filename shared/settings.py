@@ -14,6 +14,8 @@ from functools import cache
 from pathlib import Path
 
 KEY_VAULT_REFERENCE_PREFIX = "@Microsoft.KeyVault("
+EVENT_HUBS_MAX_EVENT_BYTES = 1_048_576
+"""The largest event a Standard or Premium Event Hubs namespace accepts (1 MB): the ceiling for envelopes."""
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
 
 
@@ -72,12 +74,26 @@ class Settings:
     """Seed for reproducible generation; unset means fresh randomness per call (GENERATOR_SEED)."""
     timer_count: int = 0
     """Transactions per timer tick; 0 keeps the timer generator off (GENERATOR_TIMER_COUNT)."""
+    records_per_event: int = 1
+    """Transactions packed into one Event Hubs event by the generators (GENERATOR_RECORDS_PER_EVENT).
+    1 sends bare transactions, as every producer did before envelopes; above 1, `{"records": [...]}`
+    envelopes, each kept under the 1 MB event limit (README: envelopes)."""
 
     # Scoring
     model_dir: Path = DEFAULT_MODEL_DIR
     """Folder holding the artifact and its metadata (MODEL_DIR)."""
     threshold_override: float | None = None
     """Decision threshold overriding the one stored in the model metadata (FRAUD_THRESHOLD)."""
+    max_event_bytes: int = EVENT_HUBS_MAX_EVENT_BYTES
+    """Largest event body scored (MAX_EVENT_BYTES); a larger one is one `too_large` rejection. The default
+    is what Event Hubs itself accepts, so only a producer bypassing Event Hubs can exceed it."""
+    max_records_per_envelope: int = 5000
+    """Most records one envelope may hold (MAX_RECORDS_PER_ENVELOPE); more is one `too_many_records`
+    rejection for the envelope. It bounds one event's share of an invocation: a 1 MB envelope of
+    minimal JSON values could otherwise hold ~500,000 records."""
+    fast_enqueued_time: bool = True
+    """Parse Event Hubs enqueued times with `functions.eventhub_time` instead of azure-functions' dozen
+    `strptime` attempts (ENQUEUED_TIME_PARSER=fast|library); `library` switches the override off."""
 
     # Publishing
     powerbi_push_url: str | None = None
@@ -105,8 +121,12 @@ class Settings:
             fraud_rate=0.10 if fraud_rate is None else fraud_rate,
             generator_seed=None if seed_raw is None else _int(env, "GENERATOR_SEED", 0, 0, 2**63 - 1),
             timer_count=_int(env, "GENERATOR_TIMER_COUNT", 0, 0, 100_000),
+            records_per_event=_int(env, "GENERATOR_RECORDS_PER_EVENT", 1, 1, 2000),
             model_dir=Path(model_dir) if model_dir else DEFAULT_MODEL_DIR,
             threshold_override=_float(env, "FRAUD_THRESHOLD", None, 0.0, 1.0),
+            max_event_bytes=_int(env, "MAX_EVENT_BYTES", EVENT_HUBS_MAX_EVENT_BYTES, 1024, EVENT_HUBS_MAX_EVENT_BYTES),
+            max_records_per_envelope=_int(env, "MAX_RECORDS_PER_ENVELOPE", 5000, 1, 100_000),
+            fast_enqueued_time=_choice(env, "ENQUEUED_TIME_PARSER", ("fast", "library"), "fast") == "fast",
             powerbi_push_url=None if unresolved else push_url,
             powerbi_url_unresolved=unresolved,
             powerbi_timeout_s=10.0 if timeout is None else timeout,

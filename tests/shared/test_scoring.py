@@ -44,7 +44,7 @@ def oracle(batch: EventBatch, model: FraudModel, now: datetime) -> tuple[list[di
     seen: set[str] = set()
     for position, body in enumerate(batch.bodies):
         try:
-            if len(body) > c.MAX_EVENT_BYTES:
+            if len(body) > c.MAX_TRANSACTION_BYTES:
                 raise c.InvalidTransactionError(c.Rejection("body", "too_large", "event body exceeds 65536 bytes"))
             try:
                 record = orjson.loads(body)
@@ -176,7 +176,7 @@ def test_every_event_threshold_zero(model: FraudModel) -> None:
 def test_empty_and_all_rejected_batches(model: FraudModel) -> None:
     """No events, or none valid: nothing scored, nothing lost."""
     assert_same_documents(hub_batch([]), model)
-    assert_same_documents(hub_batch([b"[]", b"null", b"", b"x" * (c.MAX_EVENT_BYTES + 1)]), model)
+    assert_same_documents(hub_batch([b"[]", b"null", b"", b"x" * (c.MAX_TRANSACTION_BYTES + 1)]), model)
 
 
 bad_bodies = st.sampled_from(
@@ -187,7 +187,7 @@ bad_bodies = st.sampled_from(
         b"[1, 2]",
         b'"text"',
         b"\xff\xfe",
-        b"x" * (c.MAX_EVENT_BYTES + 1),
+        b"x" * (c.MAX_TRANSACTION_BYTES + 1),
     ]
 )
 
