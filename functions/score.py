@@ -10,7 +10,8 @@ from typing import Any
 
 import azure.functions as func
 
-from shared.contract import Rejection
+from functions import eventhub_time  # noqa: F401  # installs the enqueued-time override before any batch
+from shared.contract import EnvelopeLimits, Rejection
 from shared.model import FraudModel, LazyModel, ModelIntegrityError, load_model
 from shared.scoring import EventBatch, reject_all, score_batch
 from shared.settings import get_settings
@@ -106,14 +107,17 @@ def score_transactions(
     # Producer trace contexts are read only when telemetry is on: off, it costs nothing here.
     producers = traceparents((events[0].metadata or {}).get("PropertiesArray")) if telemetry.enabled and events else []
     model_version = "unavailable"
+    settings = get_settings()
+    limits = EnvelopeLimits(settings.max_event_bytes, settings.max_records_per_envelope)
     with telemetry.batch_span(len(batch), batch.partition, producers):
         try:
             model = bundled_model.get()
             model_version = model.version
-            result = score_batch(batch, model)
+            result = score_batch(batch, model, limits=limits)
         except ModelIntegrityError:
             # Already logged once by LazyModel; keep the events rather than skipping them.
-            result = reject_all(batch, Rejection("model", "model_unavailable", "the model artifact failed its check"))
+            unavailable = Rejection("model", "model_unavailable", "the model artifact failed its check")
+            result = reject_all(batch, unavailable, limits=limits)
         scored.set(to_documents(result.scored))
         rejected.set(to_documents(result.rejected))
     seconds = time.perf_counter() - started
@@ -125,8 +129,9 @@ def score_transactions(
         model_version=model_version,
     )
     logger.info(
-        "scored %d events (%d flagged, %d rejected) in %.1f ms",
+        "scored %d transactions from %d events (%d flagged, %d rejected) in %.1f ms",
         len(result.scored),
+        len(batch),
         result.flagged,
         len(result.rejected),
         seconds * 1000.0,
