@@ -5,11 +5,15 @@ In one run, on the same generated events, at batch sizes 1, 10, 100 and 1000, si
 1. seed, per event: for each event `json.loads` -> one-row DataFrame -> drop the non-feature
    columns -> the scikit-learn reference pipeline's `predict` (the seed's web-service `run()`);
 2. seed, per batch: the same with one DataFrame per batch;
-3. ours: `ScoreTransactions` through its real entry point, given `EventHubEvent`s built by the
-   worker's own converter outside the timed region, until both outputs are set (reasons included);
-4. floor: the bare booster's `inplace_predict` on an already-encoded float32 matrix.
+3. ours: `ScoreTransactions` called directly as a Python callable, given `EventHubEvent`s built by
+   the library's converter outside the timed region, until both outputs are set (reasons included).
+   Azure never calls it like this; it is the baseline for the next path;
+4. worker: `ScoreTransactions` as Azure runs it, through the worker engine `azure-functions-runtime`:
+   host-shaped InvocationRequest bytes in, InvocationResponse bytes out (benchmarks/worker_path.py),
+   with the engine's time split into input conversion, function and output encoding;
+5. floor: the bare booster's `inplace_predict` on an already-encoded float32 matrix.
 
-The four paths run interleaved, in rounds, so that a slow spell of a shared machine lands on all
+The paths run interleaved, in rounds, so that a slow spell of a shared machine lands on all
 of them rather than on one. Then cold start (a fresh process in a venv holding only
 requirements.txt: import `function_app`, load the model, score a first batch of 1,000) and the
 size requirements.txt installs into that venv.
@@ -41,6 +45,7 @@ from typing import Any  # noqa: E402
 import orjson  # noqa: E402
 
 from benchmarks.machine import machine  # noqa: E402
+from benchmarks.worker_path import Split  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH_SIZES = (1, 10, 100, 1000)
@@ -48,13 +53,13 @@ N_EVENTS = 100_000
 SEND_SIZE = 100
 """Events a producer sends in one call; Event Hubs stamps them with one enqueued time."""
 SEED_DROP = ("id", "timestamp", "account_id", "is_fraud")
-PATHS = ("seed per event", "seed per batch", "ours", "floor")
+PATHS = ("seed per event", "seed per batch", "ours", "worker", "floor")
 # Batches per path and batch size for a full run; each path takes a few seconds at each size.
 COUNTS: dict[int, dict[str, int]] = {
-    1: {"seed per event": 1000, "seed per batch": 1000, "ours": 3000, "floor": 3000},
-    10: {"seed per event": 100, "seed per batch": 500, "ours": 2000, "floor": 2000},
-    100: {"seed per event": 10, "seed per batch": 200, "ours": 1000, "floor": 1000},
-    1000: {"seed per event": 3, "seed per batch": 50, "ours": 200, "floor": 500},
+    1: {"seed per event": 1000, "seed per batch": 1000, "ours": 3000, "worker": 1000, "floor": 3000},
+    10: {"seed per event": 100, "seed per batch": 500, "ours": 2000, "worker": 500, "floor": 2000},
+    100: {"seed per event": 10, "seed per batch": 200, "ours": 1000, "worker": 150, "floor": 1000},
+    1000: {"seed per event": 3, "seed per batch": 50, "ours": 200, "worker": 20, "floor": 500},
 }
 ROUNDS = 5
 TARGET_EVENTS_PER_S = 150_000
@@ -139,10 +144,10 @@ class OursStats:
 
 
 def ours_runner(bodies: Sequence[bytes], stats: OursStats) -> Runner:
-    """ScoreTransactions through its entry point; the events are built by the worker's converter, untimed."""
-    from devhost.bindings import Out, documents, eventhub_batch, user_function
+    """ScoreTransactions called directly; the events are built by the library's converter, untimed."""
+    from benchmarks.direct import Out, documents, eventhub_events
+    from functions.score import score_transactions
 
-    fn = user_function("ScoreTransactions")
     start = datetime.now(UTC)
     enqueued = [start + timedelta(milliseconds=i // SEND_SIZE) for i in range(len(bodies))]
     cursor = Cursor(len(bodies))
@@ -152,13 +157,13 @@ def ours_runner(bodies: Sequence[bytes], stats: OursStats) -> Runner:
         nonlocal sequence
         taken = cursor.take(size)
         decode_started = time.perf_counter()
-        events = eventhub_batch(list(bodies[taken]), enqueued=enqueued[taken], first_sequence_number=sequence)
+        events = eventhub_events(list(bodies[taken]), enqueued[taken], first_sequence_number=sequence)
         stats.host_decode_s += time.perf_counter() - decode_started
         stats.host_events += size
         sequence += size
         scored, rejected = Out[Any](), Out[Any]()
         started = time.perf_counter()
-        fn(events, scored, rejected)
+        score_transactions(events, scored, rejected)
         seconds = time.perf_counter() - started
         docs = documents(scored)
         if len(docs) + len(documents(rejected)) != size or any("reasons" not in d for d in docs):
@@ -169,6 +174,37 @@ def ours_runner(bodies: Sequence[bytes], stats: OursStats) -> Runner:
         return seconds
 
     run(1000)  # loads the model, as the first batch of a worker does
+    return run
+
+
+def worker_runner(bodies: Sequence[bytes], splits: dict[int, Split]) -> Runner:
+    """ScoreTransactions through the worker engine: request bytes built untimed, bytes in to bytes out timed."""
+    from _functions_rpc import InvocationResponse, StatusResult
+
+    from benchmarks.worker_path import instrumented, invoke_timed, request_bytes
+    from devhost.worker import worker
+
+    engine = worker()
+    start = datetime.now(UTC)
+    enqueued = [start + timedelta(milliseconds=i // SEND_SIZE) for i in range(len(bodies))]
+    cursor = Cursor(len(bodies))
+    sequence = 0
+
+    def run(size: int) -> float:
+        nonlocal sequence
+        taken = cursor.take(size)
+        wire = request_bytes(engine, bodies[taken], enqueued[taken], sequence)
+        sequence += size
+        split = splits.setdefault(size, Split())
+        with instrumented(split):
+            answer = invoke_timed(engine, wire, split, size, size)
+        response = InvocationResponse.FromString(answer)
+        if response.result.status != StatusResult.Success:
+            raise SystemExit(f"ScoreTransactions failed in the worker: {response.result.exception.message}")
+        return split.totals[-1]
+
+    run(1000)
+    splits.clear()  # the warm-up batch is not a figure
     return run
 
 
@@ -229,7 +265,7 @@ def telemetry_cost(bodies: Sequence[bytes], batches: int, size: int = 1000) -> T
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     import functions.score as score_module
-    from devhost.bindings import Out, eventhub_batch, user_function
+    from benchmarks.direct import Out, eventhub_events
     from shared.telemetry import CONNECTION_SETTING, MAX_LINKS, OpenTelemetryTelemetry, get_telemetry
 
     if get_telemetry().enabled:
@@ -237,7 +273,7 @@ def telemetry_cost(bodies: Sequence[bytes], batches: int, size: int = 1000) -> T
     spans, tracer_provider = InMemorySpanExporter(), TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     on = OpenTelemetryTelemetry(MeterProvider(metric_readers=[InMemoryMetricReader()]), tracer_provider)
-    fn = user_function("ScoreTransactions")
+    fn = score_module.score_transactions
     start = datetime.now(UTC)
     cursor, cost = Cursor(len(bodies)), TelemetryCost(size)
     properties = [
@@ -246,7 +282,7 @@ def telemetry_cost(bodies: Sequence[bytes], batches: int, size: int = 1000) -> T
     for k in range(2 * batches):
         taken = cursor.take(size)
         enqueued = [start + timedelta(milliseconds=i // SEND_SIZE) for i in range(taken.start, taken.stop)]
-        events = eventhub_batch(list(bodies[taken]), enqueued=enqueued, properties=properties[taken])
+        events = eventhub_events(list(bodies[taken]), enqueued, properties=properties[taken])
         telemetry_on = k % 4 in (1, 2)  # off, on, on, off, ...: neither always goes first
         # Patched where the function looks it up, as tests/functions/test_score.py does.
         namespace = vars(score_module)
@@ -286,32 +322,42 @@ def report(timings: dict[str, list[Timing]]) -> list[str]:
                 f"{t.percentile_ms(0.5):>10.3f}{t.percentile_ms(0.99):>10.3f}"
             )
     lines.append("")
-    lines.append(f"{'ratios (events/s)':<20}{'ours/seed-batch':>17}{'ours/seed-event':>17}{'ours/floor':>12}")
-    for m, sb, se, f in zip(
-        timings["ours"], timings["seed per batch"], timings["seed per event"], timings["floor"], strict=True
+    lines.append(
+        f"{'ratios (events/s)':<20}{'ours/seed-batch':>17}{'ours/seed-event':>17}{'ours/floor':>12}"
+        f"{'worker/seed-batch':>19}"
+    )
+    for m, sb, se, f, w in zip(
+        timings["ours"],
+        timings["seed per batch"],
+        timings["seed per event"],
+        timings["floor"],
+        timings["worker"],
+        strict=True,
     ):
         lines.append(
             f"  batch {m.batch:<12}{m.events_per_s / sb.events_per_s:>17.2f}"
             f"{m.events_per_s / se.events_per_s:>17.1f}{m.events_per_s / f.events_per_s:>12.3f}"
+            f"{w.events_per_s / sb.events_per_s:>19.2f}"
         )
     return lines
 
 
 COLD_START_CHILD = r"""
 import json, resource, sys, time
+from datetime import UTC, datetime
 bodies = open(sys.argv[1], "rb").read().splitlines()
 t0 = time.perf_counter()
 import azure.functions
 ta = time.perf_counter()
 import function_app
-from devhost.bindings import Out, eventhub_batch, user_function
-fn = user_function("ScoreTransactions")
+from functions.score import score_transactions
+from benchmarks.direct import Out, eventhub_events
 t1 = time.perf_counter()
 imported = sorted(m for m in ("xgboost", "sklearn", "pandas", "scipy") if m in sys.modules)
-events = eventhub_batch(bodies)
+events = eventhub_events(bodies, [datetime.now(UTC)] * len(bodies))
 t2 = time.perf_counter()
 scored, rejected = Out(), Out()
-fn(events, scored, rejected)
+score_transactions(events, scored, rejected)
 t3 = time.perf_counter()
 print(json.dumps({
     "import_s": t1 - t0, "azure_functions_s": ta - t0, "first_batch_s": t3 - t2,
@@ -409,7 +455,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # so every path below runs in the same process state.
     ours = ours_runner(bodies, stats)
     per_event, per_batch = seed_runners(bodies)
-    runners = {"seed per event": per_event, "seed per batch": per_batch, "ours": ours, "floor": floor_runner(bodies)}
+    splits: dict[int, Split] = {}
+    runners = {
+        "seed per event": per_event,
+        "seed per batch": per_batch,
+        "ours": ours,
+        "worker": worker_runner(bodies, splits),
+        "floor": floor_runner(bodies),
+    }
 
     from shared.model import load_model
     from shared.settings import get_settings
@@ -427,6 +480,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     timings = measure(runners, 0.1 if args.quick else 1.0)
     for line in report(timings):
         print(line)
+    print()
+    print("through the worker engine (azure-functions-runtime, what Azure runs), µs per event by step:")
+    print(f"{'batch':>7}{'total':>9}{'convert':>9}{'function':>10}{'encode':>8}{'rest':>8}{'  worker/direct (events/s)'}")
+    for t_worker, t_direct in zip(timings["worker"], timings["ours"], strict=True):
+        us = splits[t_worker.batch].per_transaction_us()
+        print(
+            f"{t_worker.batch:>7}{us['total']:>9.1f}{us['input conversion']:>9.1f}{us['function']:>10.1f}"
+            f"{us['output encoding']:>8.1f}{us['rest']:>8.1f}{t_worker.events_per_s / t_direct.events_per_s:>14.3f}"
+        )
     print(telemetry_cost(bodies, batches=20 if args.quick else 150).line())
     host_us = stats.host_decode_s / stats.host_events * 1e6
     print(

@@ -1,8 +1,8 @@
 """The local pipeline: the app's own functions, with this process playing the Functions host.
 
 Generate → partitioned stream → ScoreTransactions → store → change feed → PublishToPowerBI, each
-function called through its real entry point with real `azure.functions` objects, and the
-bindings reproduced with their Azure semantics: the Event Hubs trigger reads each partition in
+function invoked through Azure's worker engine (`devhost.worker`) with the messages the host sends,
+and the bindings reproduced with their Azure semantics: the Event Hubs trigger reads each partition in
 order in batches of at most `maxEventBatchSize` (from host.json), the Cosmos DB outputs upsert by
 id, and the change-feed trigger delivers persisted documents after a lease position.
 """
@@ -21,12 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import azure.functions as func
 import numpy as np
 
-from devhost.bindings import Out, document_list, documents, eventhub_batch, indexed_functions, user_function
+from devhost.host_messages import cosmos_feed_input, eventhub_input, http_input
 from devhost.store import SQLiteStore
 from devhost.stream import EventStream, Partition, StoredEvent
+from devhost.worker import worker
 
 logger = logging.getLogger(__name__)
 
@@ -101,16 +101,12 @@ class RetryPolicy:
 
     @classmethod
     def of(cls, function_name: str) -> RetryPolicy:
-        policy = indexed_functions()[function_name].get_settings_dict("retry_policy") or {}
-
-        def seconds(hms: str) -> float:
-            h, m, sec = (float(x) for x in hms.split(":"))
-            return h * 3600 + m * 60 + sec
-
+        """The policy as the host receives it, in the function's metadata from the worker engine."""
+        options = worker().metadata[function_name].retry_options
         return cls(
-            max_retries=int(policy.get("max_retry_count", 0)),
-            minimum_s=seconds(policy.get("minimum_interval", "00:00:00")),
-            maximum_s=seconds(policy.get("maximum_interval", "00:00:00")),
+            max_retries=int(options.max_retry_count),
+            minimum_s=options.minimum_interval.ToTimedelta().total_seconds(),
+            maximum_s=options.maximum_interval.ToTimedelta().total_seconds(),
         )
 
     def delay_s(self, attempt: int) -> float:
@@ -247,9 +243,7 @@ class LocalPipeline:
         self.observer = observer
         self.stream = EventStream(options.partitions, options.retain_per_partition)
         self.summary = RunSummary()
-        self._generate = user_function("GenerateTransactions")
-        self._score = user_function("ScoreTransactions")
-        self._publish = user_function("PublishToPowerBI")
+        self._worker = worker()
         self._stop = threading.Event()
         self._writes: Writes = ProcessWrites(store) if isinstance(store, SQLiteStore) else ThreadWrites(store)
         self._pending: deque[_PendingWrite] = deque()
@@ -279,12 +273,10 @@ class LocalPipeline:
 
     def _generate_chunk(self, count: int) -> int:
         t0 = time.perf_counter()
-        out: Out[list[str]] = Out()
-        request = func.HttpRequest(method="POST", url="/api/transactions", params={"count": str(count)}, body=b"")
-        response = self._generate(request, out, Out())
-        if response.status_code != 200:
-            raise RuntimeError(f"GenerateTransactions answered {response.status_code}: {response.get_body()!r}")
-        bodies = [b.encode() for b in out.get()]
+        result = self._worker.invoke("GenerateTransactions", *http_input(params={"count": str(count)}))
+        if result.returned["status_code"] != 200:
+            raise RuntimeError(f"GenerateTransactions answered {result.returned['status_code']}: {result.returned['body']!r}")
+        bodies = [b.encode() for b in result.outputs["out"]]
         self.stream.send(bodies)
         self.summary.generated += len(bodies)
         self.summary.stage_seconds["generate"] += time.perf_counter() - t0
@@ -295,19 +287,16 @@ class LocalPipeline:
     def _score_batch(self, partition: Partition, batch: list[StoredEvent]) -> None:
         """Invoke ScoreTransactions on one delivery and hand its outputs to the writer thread."""
         t0 = time.perf_counter()
-        scored: Out[func.DocumentList] = Out()
-        rejected: Out[func.DocumentList] = Out()
-        events = eventhub_batch(
+        message = eventhub_input(
             [e.body for e in batch],
             partition=partition.id,
             first_sequence_number=batch[0].sequence_number,
             enqueued=[datetime.fromtimestamp(e.enqueued_at, UTC) for e in batch],
-            decode=False,
         )
         t1 = time.perf_counter()
-        self._score(events, scored, rejected)
+        result = self._worker.invoke("ScoreTransactions", *message)
         t2 = time.perf_counter()
-        scored_docs, rejected_docs = documents(scored), documents(rejected)
+        scored_docs, rejected_docs = result.documents("scored"), result.documents("rejected")
         # The host writes the outputs after the function returns, while the next invocation runs;
         # a writer thread does the same here (SQLite works outside the GIL), so storing overlaps scoring.
         future = self._writes.upsert(scored_docs, rejected_docs)
@@ -316,7 +305,7 @@ class LocalPipeline:
         )
         stages = self.summary.stage_seconds
         stages["deliver (host)"] += t1 - t0
-        stages["score (function)"] += t2 - t1
+        stages["score (worker + function)"] += t2 - t1
         stages["store (hand-off)"] += time.perf_counter() - t2
 
     def _settle(self, block: bool) -> bool:
@@ -381,8 +370,8 @@ class LocalPipeline:
             return 0
         t1 = time.perf_counter()
         try:
-            self._publish(document_list(docs))
-        except Exception:
+            self._worker.invoke("PublishToPowerBI", *cosmos_feed_input(docs))
+        except Exception:  # a failed invocation (WorkerError), as the host sees it: retry per policy
             self._publish_attempts += 1
             if self._publish_attempts <= self._retry.max_retries:
                 delay = self._retry.delay_s(self._publish_attempts)
@@ -407,7 +396,7 @@ class LocalPipeline:
         self._writes.commit_lease(LEASE_NAME, new_position)
         stages = self.summary.stage_seconds
         stages["change feed read"] += t1 - t0
-        stages["publish (function)"] += time.perf_counter() - t1
+        stages["publish (worker + function)"] += time.perf_counter() - t1
         return len(docs)
 
     def _drain_publishing(self) -> None:
@@ -424,7 +413,7 @@ class LocalPipeline:
 
     def warm_up(self) -> None:
         """Load the model before the clock starts, as a warm Functions instance has (an empty batch loads it)."""
-        self._score([], Out(), Out())
+        self._worker.invoke("ScoreTransactions", *eventhub_input([]))
 
     def run(self, progress: Callable[[int], None] | None = None) -> RunSummary:
         """Generate `events` (at `rate`), score and store them all, publish the change feed; return the summary."""

@@ -157,14 +157,14 @@ class Worker:
         """A function's bindings as the host receives them (the engine's `raw_bindings`, function.json style)."""
         return [orjson.loads(raw) for raw in self.metadata[name].raw_bindings]
 
-    def invoke(
+    def invocation_request(
         self,
         name: str,
         inputs: Mapping[str, Any],
         trigger_metadata: Mapping[str, Any] | None = None,
         retry_count: int | None = None,
-    ) -> Invocation:
-        """Invoke a function by name with `TypedData` inputs by binding name; raise `WorkerError` on failure."""
+    ) -> bytes:
+        """The `StreamingMessage` the host sends to invoke `name`, as the bytes gRPC carries."""
         p = self._protos
         request = p.InvocationRequest(
             invocation_id=str(uuid.uuid4()),
@@ -175,11 +175,30 @@ class Worker:
         )
         if retry_count is not None:
             request.retry_context.CopyFrom(p.RetryContext(retry_count=retry_count, max_retry_count=retry_count + 1))
+        wire: bytes = p.StreamingMessage(invocation_request=request).SerializeToString()
+        return wire
+
+    def invoke_bytes(self, wire: bytes) -> bytes:
+        """The engine's whole part of one invocation: request bytes in, `InvocationResponse` bytes out."""
+        message = self._protos.StreamingMessage.FromString(wire)
+        request = _Request("invocation_request", message, {"host": "127.0.0.1", "protos": self._protos})
+        response = asyncio.run_coroutine_threadsafe(self._engine.invocation_request(request), self._loop).result()
+        out: bytes = response.SerializeToString()
+        return out
+
+    def invoke(
+        self,
+        name: str,
+        inputs: Mapping[str, Any],
+        trigger_metadata: Mapping[str, Any] | None = None,
+        retry_count: int | None = None,
+    ) -> Invocation:
+        """Invoke a function by name with `TypedData` inputs by binding name; raise `WorkerError` on failure."""
+        wire = self.invocation_request(name, inputs, trigger_metadata, retry_count)
         started = time.perf_counter()
-        response = self._send(
-            self._engine.invocation_request, p.StreamingMessage(invocation_request=request), "invocation_request"
-        )
+        answer = self.invoke_bytes(wire)
         seconds = time.perf_counter() - started
+        response = self._protos.InvocationResponse.FromString(answer)
         self._check(response.result, f"invocation of {name}")
         outputs = {b.name: decode_typed_data(b.data) for b in response.output_data}
         returned = decode_typed_data(response.return_value) if response.HasField("return_value") else None

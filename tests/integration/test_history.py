@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-import azure.functions as func
 import numpy as np
 import pytest
 
-from devhost.bindings import Out
 from devhost.cosmos_store import HISTORY, CosmosStore
+from devhost.worker import Worker
 from model.history import read_history
 from tests.integration.cosmos_server import CosmosServer
+from tests.invoke import http
 
 pytestmark = pytest.mark.integration
 
-Lookup = Callable[[str], Callable[..., Any]]
 
-
-def test_history_round_trip(user_function: Lookup, cosmos_server: CosmosServer, cosmos_sink: CosmosStore) -> None:
+def test_history_round_trip(functions_worker: Worker, cosmos_server: CosmosServer, cosmos_sink: CosmosStore) -> None:
     """History documents written by the generator's Cosmos output read back as training columns."""
-    history: Out[func.DocumentList] = Out()
-    request = func.HttpRequest(
-        method="POST", url="/api/transactions", params={"count": "500", "mode": "history"}, body=b""
-    )
-    assert user_function("GenerateTransactions")(request, Out(), history).status_code == 200
-    written = [d.data for d in history.get()]
+    reply = http(functions_worker, "GenerateTransactions", params={"count": "500", "mode": "history"})
+    assert reply.status_code == 200
+    written = reply.invocation.documents("history")
     cosmos_sink.upsert(HISTORY, written)
     unlabelled = {**written[0], "id": "unlabelled-1", "is_fraud": None}
     broken = {**written[1], "id": "broken-1", "amount": -5}

@@ -1,53 +1,48 @@
-"""The scorer's Cosmos DB outputs, written to and read back from a real Cosmos-protocol server."""
+"""The scorer's Cosmos DB outputs, as the worker engine hands them to the host, written to and read back from a
+real Cosmos-protocol server."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from devhost.bindings import Out, documents, eventhub_batch
 from devhost.cosmos_store import REJECTED, SCORED, CosmosStore
+from devhost.worker import Worker
 from shared.generator import TransactionGenerator
+from tests.invoke import score
 
 pytestmark = pytest.mark.integration
 
-Lookup = Callable[[str], Callable[..., Any]]
+
+def _score(worker: Worker, bodies: list[bytes], first: int = 0) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    return score(worker, bodies, partition="1", first_sequence_number=first)
 
 
-def _score(fn: Callable[..., Any], bodies: list[bytes], first: int = 0) -> tuple[Out[Any], Out[Any]]:
-    scored: Out[Any] = Out()
-    rejected: Out[Any] = Out()
-    fn(eventhub_batch(bodies, partition="1", first_sequence_number=first), scored, rejected)
-    return scored, rejected
-
-
-def test_scored_documents_round_trip(user_function: Lookup, cosmos_sink: CosmosStore) -> None:
+def test_scored_documents_round_trip(functions_worker: Worker, cosmos_sink: CosmosStore) -> None:
     """What ScoreTransactions sets on its outputs is accepted by Cosmos and reads back unchanged."""
     bodies = [json.dumps(r).encode() for r in TransactionGenerator(seed=11).generate(300)]
     bodies.append(b'{"id": "broken"}')
-    scored, rejected = _score(user_function("ScoreTransactions"), bodies)
-    assert cosmos_sink.upsert(SCORED, scored.get()) == 300
-    assert cosmos_sink.upsert(REJECTED, rejected.get()) == 1
+    scored, rejected = _score(functions_worker, bodies)
+    assert cosmos_sink.upsert(SCORED, scored) == 300
+    assert cosmos_sink.upsert(REJECTED, rejected) == 1
     stored = {d["id"]: d for d in cosmos_sink.items(SCORED)}
-    for doc in documents(scored):
+    for doc in scored:
         assert stored[doc["id"]] == doc
     (reject,) = cosmos_sink.items(REJECTED)
     assert reject["field"] == "timestamp"
     assert reject["raw_body"] == '{"id": "broken"}'
 
 
-def test_replayed_batch_overwrites(user_function: Lookup, cosmos_sink: CosmosStore) -> None:
+def test_replayed_batch_overwrites(functions_worker: Worker, cosmos_sink: CosmosStore) -> None:
     """Redelivering a batch (at-least-once) leaves one document per transaction and per bad event."""
     bodies = [json.dumps(r).encode() for r in TransactionGenerator(seed=12).generate(200)]
     bodies += [b"not json", b"\xff"]
-    fn = user_function("ScoreTransactions")
     for _ in range(2):
-        scored, rejected = _score(fn, bodies, first=500)
-        cosmos_sink.upsert(SCORED, scored.get())
-        cosmos_sink.upsert(REJECTED, rejected.get())
+        scored, rejected = _score(functions_worker, bodies, first=500)
+        cosmos_sink.upsert(SCORED, scored)
+        cosmos_sink.upsert(REJECTED, rejected)
     assert cosmos_sink.count(SCORED) == 200
     assert cosmos_sink.count(REJECTED) == 2
     assert len(set(cosmos_sink.ids(SCORED))) == 200
@@ -68,17 +63,16 @@ def test_local_runner_against_cosmos(cosmos_sink: CosmosStore) -> None:
         assert cosmos_sink.count(REJECTED) == 1
 
 
-def test_redelivery_after_crash_halfway(user_function: Lookup, cosmos_sink: CosmosStore) -> None:
+def test_redelivery_after_crash_halfway(functions_worker: Worker, cosmos_sink: CosmosStore) -> None:
     """A host that died after writing half a batch redelivers all of it: still one document per transaction."""
     bodies = [json.dumps(r).encode() for r in TransactionGenerator(seed=13).generate(400)]
     bodies.insert(100, b"{broken")
-    fn = user_function("ScoreTransactions")
-    scored, rejected = _score(fn, bodies, first=900)
-    half = documents(scored)[:200]
+    scored, rejected = _score(functions_worker, bodies, first=900)
+    half = scored[:200]
     cosmos_sink.upsert(SCORED, half)  # the crash: no checkpoint, the rest never written
-    scored, rejected = _score(fn, bodies, first=900)  # the same events, from the last checkpoint
-    cosmos_sink.upsert(SCORED, scored.get())
-    cosmos_sink.upsert(REJECTED, rejected.get())
+    scored, rejected = _score(functions_worker, bodies, first=900)  # the same events, from the last checkpoint
+    cosmos_sink.upsert(SCORED, scored)
+    cosmos_sink.upsert(REJECTED, rejected)
     assert cosmos_sink.count(SCORED) == 400
     assert cosmos_sink.count(REJECTED) == 1
     assert sorted(cosmos_sink.ids(SCORED)) == sorted(json.loads(b)["id"] for b in bodies if b != b"{broken")
