@@ -1,7 +1,9 @@
 """`make demo`: the whole pipeline on this machine, no cloud, with a live dashboard.
 
 The app's own functions run end to end (generate → partitioned stream → score → store → change
-feed → publish), this process playing the Functions host. Documents go to an embedded SQLite
+feed → publish) inside Azure's worker engine (`azure-functions-runtime`, see devhost/worker.py), this
+process playing the Functions host. Run by a person in a terminal, the dashboard stays up after the run
+until Ctrl-C; in CI or with output piped, the demo exits when the run ends. Documents go to an embedded SQLite
 store by default, or to any Cosmos DB endpoint when `CosmosDBConnection` (a connection string) is
 set; rows go to Power BI when `POWERBI_PUSH_URL` is set, and always to the local dashboard.
 """
@@ -13,7 +15,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from devhost.dashboard import DashboardServer, DashboardState
@@ -44,7 +46,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep-data", action="store_true", help="append to the existing store instead of a fresh one")
     parser.add_argument("--port", type=int, default=8050, help="dashboard port on 127.0.0.1 (0 = any free port)")
     parser.add_argument("--no-dashboard", action="store_true")
-    parser.add_argument("--keep-serving", action="store_true", help="keep the dashboard up after the run (Ctrl-C)")
+    parser.add_argument(
+        "--keep-serving", action="store_true", help="keep the dashboard up after the run (default in a terminal)"
+    )
+    parser.add_argument("--exit", action="store_true", help="exit when the run ends, even in a terminal")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="show the functions' own log lines")
     return parser.parse_args(argv)
@@ -74,6 +79,15 @@ def open_store(kind: str, data_dir: Path, keep: bool) -> Store:
     return SQLiteStore(path)
 
 
+def keep_serving(args: argparse.Namespace, interactive: bool, env: Mapping[str, str]) -> bool:
+    """Whether to keep the dashboard up after the run: asked for, or a person at a terminal outside CI."""
+    if args.no_dashboard or args.exit:
+        return False
+    if args.keep_serving:
+        return True
+    return interactive and env.get("CI", "").lower() not in ("true", "1")
+
+
 def _serve(state: DashboardState, port: int) -> DashboardServer:
     """The dashboard on the requested port, or on any free one if that port is taken."""
     try:
@@ -99,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     store = open_store(args.store, args.data_dir, args.keep_data)
     state = DashboardState()
     server = None if args.no_dashboard else _serve(state, args.port)
+    print("functions: run in Azure's worker engine (azure-functions-runtime), this process playing the host")
     if server:
         print(f"dashboard: {server.url}")
     if not os.environ.get("POWERBI_PUSH_URL"):
@@ -119,8 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{s['events_per_s']:,.0f} events/s over {s['elapsed_s']:.1f} s; enqueue→stored latency "
         f"p50 {s['latency_p50_s'] * 1000:.0f} ms, p99 {s['latency_p99_s'] * 1000:.0f} ms"
     )
-    if server and args.keep_serving:
-        print(f"dashboard still at {server.url} (Ctrl-C to stop)")
+    if server and keep_serving(args, sys.stdin.isatty() and sys.stdout.isatty(), os.environ):
+        print(f"\nthe run is over; the dashboard stays up at {server.url} -- press Ctrl-C to stop")
         try:
             while True:
                 time.sleep(3600)
