@@ -61,7 +61,7 @@ def test_mapping_reads_each_column_from_the_document_field_of_its_name() -> None
     for entry in mapping:
         assert entry["Properties"] == {"Path": f"$.{entry['column']}"}
     document_fields = {"reasons"} | {n for n in ROW_SCHEMA if n not in DERIVED}
-    document = {n: 1 for n in document_fields} | {"is_flagged": True, "reasons": [{"field": "amount"}]}
+    document = dict.fromkeys(document_fields, 1) | {"is_flagged": True, "reasons": [{"field": "amount"}]}
     assert to_row(document)["top_reason"] == "amount"
 
 
