@@ -2,6 +2,16 @@
 
 `?mode=history` stores labelled transactions straight into the history container instead, unscored:
 the seed's first phase, which built the labelled history that the model is retrained from.
+
+With GENERATOR_RECORDS_PER_EVENT above 1, transactions leave as `{"records": [...]}` envelopes
+(`shared.envelopes`), each under 1 MB. The Event Hubs output binding cannot set a partition key or
+partition from Python (azure-functions-python-worker#654, Azure/Azure-Functions#2430: an output
+event is a bare string), so the host spreads the events over partitions itself. What the generator
+can still do, it does: every envelope holds the records of one account partition only
+(EVENT_HUB_PARTITION_COUNT, the hash Event Hubs applies to partition key = account_id), in order,
+so an account's transactions of one call travel together. Order across calls is not guaranteed
+through the binding; tools/send_events.py, on the azure-eventhub SDK, sends each envelope to its
+partition when strict per-account order matters (README: envelopes).
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ import azure.functions as func
 import orjson
 
 from functions.http import JSON, error_response
+from shared.envelopes import pack_envelopes
 from shared.generator import TransactionGenerator
 from shared.settings import get_settings
 
@@ -37,8 +48,13 @@ def _generate(count: int) -> tuple[list[dict[str, Any]], int]:
     return records, sum(r["is_fraud"] for r in records)
 
 
-def _bodies(records: list[dict[str, Any]]) -> list[str]:
-    return [orjson.dumps(r).decode() for r in records]
+def _events(records: list[dict[str, Any]]) -> list[str]:
+    """The event bodies for the output binding: bare transactions, or envelopes packed per account partition."""
+    settings = get_settings()
+    if settings.records_per_event == 1:
+        return [orjson.dumps(r).decode() for r in records]
+    partitions = [str(i) for i in range(settings.event_hub_partition_count)]
+    return [e.body.decode() for e in pack_envelopes(records, settings.records_per_event, partitions)]
 
 
 @bp.function_name("GenerateTransactions")
@@ -82,12 +98,16 @@ def generate_transactions(
     records, fraud = _generate(count)
     # Either output is written by the host after the function returns; if that fails the caller
     # gets a 500, never a false count. The Event Hubs extension packs events into size-limited batches.
+    events = 0
     if mode == "history":
         history.set(func.DocumentList(func.Document.from_dict(r) for r in records))
     else:
-        out.set(_bodies(records))
-    logger.info("generated %d transactions (%d labelled fraud) in %s mode", count, fraud, mode)
-    reply = {"sent": count, "labelled_fraud": fraud, "mode": mode}
+        bodies = _events(records)
+        events = len(bodies)
+        out.set(bodies)
+    logger.info("generated %d transactions in %d events (%d labelled fraud) in %s mode", count, events, fraud, mode)
+    # "sent" stays the transaction count, as callers before envelopes read it.
+    reply = {"sent": count, "transactions": count, "events": events, "labelled_fraud": fraud, "mode": mode}
     return func.HttpResponse(orjson.dumps(reply), status_code=200, mimetype=JSON)
 
 
@@ -104,5 +124,12 @@ def generate_on_timer(
     if count == 0:
         return
     records, fraud = _generate(count)
-    out.set(_bodies(records))
-    logger.info("timer generated %d transactions (%d labelled fraud, past due: %s)", count, fraud, timer.past_due)
+    bodies = _events(records)
+    out.set(bodies)
+    logger.info(
+        "timer generated %d transactions in %d events (%d labelled fraud, past due: %s)",
+        count,
+        len(bodies),
+        fraud,
+        timer.past_due,
+    )

@@ -23,6 +23,27 @@ def test_defaults() -> None:
     assert s.powerbi_push_url is None
     assert not s.powerbi_url_unresolved
     assert not s.powerbi_flagged_only
+    assert s.records_per_event == 1
+    assert s.event_hub_partition_count == 4
+    assert s.max_event_bytes == 1_048_576
+    assert s.max_records_per_envelope == 5000
+    assert s.fast_enqueued_time
+
+
+def test_envelope_settings_are_parsed() -> None:
+    """Records per event, partition count, envelope limits and the enqueued-time parser switch."""
+    s = Settings.from_env(
+        {
+            "GENERATOR_RECORDS_PER_EVENT": "100",
+            "EVENT_HUB_PARTITION_COUNT": "32",
+            "MAX_EVENT_BYTES": "262144",
+            "MAX_RECORDS_PER_ENVELOPE": "250",
+            "ENQUEUED_TIME_PARSER": " Library ",
+        }
+    )
+    assert (s.records_per_event, s.event_hub_partition_count) == (100, 32)
+    assert (s.max_event_bytes, s.max_records_per_envelope) == (262_144, 250)
+    assert not s.fast_enqueued_time
 
 
 def test_values_are_parsed() -> None:
@@ -58,6 +79,12 @@ def test_values_are_parsed() -> None:
         ("FRAUD_THRESHOLD", "abc"),
         ("POWERBI_TIMEOUT_SECONDS", "0"),
         ("POWERBI_PUBLISH", "some"),
+        ("GENERATOR_RECORDS_PER_EVENT", "0"),
+        ("EVENT_HUB_PARTITION_COUNT", "0"),
+        ("MAX_EVENT_BYTES", "2097152"),
+        ("MAX_EVENT_BYTES", "100"),
+        ("MAX_RECORDS_PER_ENVELOPE", "0"),
+        ("ENQUEUED_TIME_PARSER", "fastest"),
     ],
 )
 def test_bad_value_names_the_setting(name: str, value: str) -> None:
