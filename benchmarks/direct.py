@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import azure.functions as func
 from azure.functions.eventhub import EventHubTriggerConverter
@@ -19,10 +19,8 @@ from azure.functions.meta import Datum
 
 from devhost.host_messages import host_datetime
 
-T = TypeVar("T")
 
-
-class Out(func.Out[T], Generic[T]):
+class Out[T](func.Out[T]):
     """What the worker passes for an output binding: holds the value the function sets."""
 
     def __init__(self) -> None:

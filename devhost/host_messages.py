@@ -123,12 +123,18 @@ def timer_input(past_due: bool = False, arg_name: str = "timer") -> tuple[dict[s
     """(inputs, trigger metadata) of one timer tick: the host's TimerInfo as json."""
     info = {
         "Schedule": {"AdjustForDST": True},
-        "ScheduleStatus": {"Last": "0001-01-01T00:00:00", "Next": "0001-01-01T00:00:00", "LastUpdated": "0001-01-01T00:00:00"},
+        "ScheduleStatus": {
+            "Last": "0001-01-01T00:00:00",
+            "Next": "0001-01-01T00:00:00",
+            "LastUpdated": "0001-01-01T00:00:00",
+        },
         "IsPastDue": past_due,
     }
     return {arg_name: _json(info)}, {}
 
 
-def cosmos_feed_input(documents: Sequence[Mapping[str, Any]], arg_name: str = "documents") -> tuple[dict[str, Any], dict[str, Any]]:
+def cosmos_feed_input(
+    documents: Sequence[Mapping[str, Any]], arg_name: str = "documents"
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(inputs, trigger metadata) of one change-feed delivery: a json array, no trigger metadata."""
     return {arg_name: _json(list(documents))}, {}

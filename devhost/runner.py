@@ -275,7 +275,9 @@ class LocalPipeline:
         t0 = time.perf_counter()
         result = self._worker.invoke("GenerateTransactions", *http_input(params={"count": str(count)}))
         if result.returned["status_code"] != 200:
-            raise RuntimeError(f"GenerateTransactions answered {result.returned['status_code']}: {result.returned['body']!r}")
+            raise RuntimeError(
+                f"GenerateTransactions answered {result.returned['status_code']}: {result.returned['body']!r}"
+            )
         bodies = [b.encode() for b in result.outputs["out"]]
         self.stream.send(bodies)
         self.summary.generated += len(bodies)

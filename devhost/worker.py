@@ -19,7 +19,6 @@ so calls from several threads run concurrently exactly as on Azure.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import threading
 import time

@@ -52,7 +52,9 @@ def http(
     reply = result.returned
     assert isinstance(reply, dict), "an HTTP function always answers through $return"
     raw = reply["body"]
-    return HttpReply(reply["status_code"], reply["headers"], raw if isinstance(raw, bytes) else str(raw).encode(), result)
+    return HttpReply(
+        reply["status_code"], reply["headers"], raw if isinstance(raw, bytes) else str(raw).encode(), result
+    )
 
 
 def timer(worker: Worker, name: str = "GenerateTransactionsOnTimer", past_due: bool = False) -> Invocation:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from unittest.mock import ANY
 
 import pytest
@@ -21,7 +22,7 @@ def _post(worker: Worker, method: str = "POST", params: dict[str, str] | None = 
 def test_post_sends_count_events(functions_worker: Worker) -> None:
     """POST ?count=25 sets 25 contract-valid JSON events on the Event Hubs output and says so."""
     response = _post(functions_worker, params={"count": "25"})
-    out = response.invocation.outputs.get("out")
+    out: Any = response.invocation.outputs.get("out")
     assert response.status_code == 200
     assert json.loads(response.body)["sent"] == 25
     bodies = out
@@ -34,7 +35,7 @@ def test_post_sends_count_events(functions_worker: Worker) -> None:
 def test_missing_count_uses_default(functions_worker: Worker) -> None:
     """No count means a modest default batch, not an error."""
     response = _post(functions_worker)
-    out = response.invocation.outputs.get("out")
+    out: Any = response.invocation.outputs.get("out")
     assert response.status_code == 200
     assert len(out) == json.loads(response.body)["sent"] == 100
 
@@ -43,7 +44,7 @@ def test_missing_count_uses_default(functions_worker: Worker) -> None:
 def test_bad_count_is_400_with_code(functions_worker: Worker, raw: str) -> None:
     """A bad count is a 400 with a stable code, a helpful message, no traceback, and nothing sent."""
     response = _post(functions_worker, params={"count": raw})
-    out = response.invocation.outputs.get("out")
+    out: Any = response.invocation.outputs.get("out")
     assert response.status_code == 400
     error = json.loads(response.body)["error"]
     assert error["code"] == "invalid_count"
@@ -63,7 +64,7 @@ def test_limit_comes_from_setting(functions_worker: Worker, monkeypatch: pytest.
 def test_wrong_method_has_stable_code(functions_worker: Worker, method: str) -> None:
     """Only POST generates; other methods get 405 with an error code and an Allow header."""
     response = _post(functions_worker, method=method)
-    out = response.invocation.outputs.get("out")
+    out: Any = response.invocation.outputs.get("out")
     assert response.status_code == 405
     assert response.header("Allow") == "POST"
     assert json.loads(response.body)["error"]["code"] == "method_not_allowed"
@@ -90,7 +91,7 @@ def test_history_mode_stores_labelled_documents(functions_worker: Worker) -> Non
     assert response.status_code == 200
     assert json.loads(response.body) == {"sent": 30, "labelled_fraud": ANY, "mode": "history"}
     docs = response.invocation.documents("history")
-    out = response.invocation.outputs.get("out")
+    out: Any = response.invocation.outputs.get("out")
     assert len(docs) == 30
     assert all(c.validate(d).is_fraud is not None for d in docs)
     assert out is None
@@ -99,7 +100,7 @@ def test_history_mode_stores_labelled_documents(functions_worker: Worker) -> Non
 def test_unknown_mode_is_400(functions_worker: Worker) -> None:
     """Only live and history modes exist."""
     response = _post(functions_worker, params={"mode": "archive"})
-    out = response.invocation.outputs.get("out")
+    out: Any = response.invocation.outputs.get("out")
     assert response.status_code == 400
     assert json.loads(response.body)["error"]["code"] == "invalid_mode"
     assert out is None

@@ -141,7 +141,9 @@ def test_broken_model_rejects_batch_instead_of_losing_it(
     assert sum("refusing to score" in r.getMessage() for r in caplog.records) == 1
 
 
-def test_telemetry_counts_batches_and_links_producers(functions_worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_telemetry_counts_batches_and_links_producers(
+    functions_worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With telemetry on, a batch adds to the scored/flagged/rejected counters (model version attached) and
     its span links to the producers' traces from the events' Diagnostic-Id properties."""
     from opentelemetry.sdk.metrics import MeterProvider
@@ -176,7 +178,9 @@ def test_telemetry_counts_batches_and_links_producers(functions_worker: Worker, 
     assert values["fraud.batch.duration"].count == 1
 
 
-def test_enqueued_times_are_utc_whatever_the_local_zone(functions_worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_enqueued_times_are_utc_whatever_the_local_zone(
+    functions_worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The host sends EnqueuedTimeUtc without a zone; it is UTC even when the process runs in New York."""
     monkeypatch.setenv("TZ", "America/New_York")
     time.tzset()
