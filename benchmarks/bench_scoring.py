@@ -482,7 +482,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line)
     print()
     print("through the worker engine (azure-functions-runtime, what Azure runs), µs per event by step:")
-    print(f"{'batch':>7}{'total':>9}{'convert':>9}{'function':>10}{'encode':>8}{'rest':>8}{'  worker/direct (events/s)'}")
+    print(
+        f"{'batch':>7}{'total':>9}{'convert':>9}{'function':>10}{'encode':>8}{'rest':>8}{'  worker/direct (events/s)'}"
+    )
     for t_worker, t_direct in zip(timings["worker"], timings["ours"], strict=True):
         us = splits[t_worker.batch].per_transaction_us()
         print(

@@ -4,7 +4,6 @@ against the Power BI stand-in."""
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Iterator
 from typing import Any
