@@ -115,6 +115,19 @@ param generatorSchedule string = '0 0 * * * *'
 @description('GENERATOR_TIMER_COUNT: events per timer tick; 0 keeps the timer generator off.')
 param generatorTimerCount string = '0'
 
+@description('GENERATOR_RECORDS_PER_EVENT: transactions per Event Hubs event from the generators; 1 sends bare transactions, more sends envelopes.')
+param generatorRecordsPerEvent string = '1'
+
+@description('MAX_EVENT_BYTES: largest event body the scorer accepts; the default is the Event Hubs limit.')
+param maxEventBytes string = '1048576'
+
+@description('MAX_RECORDS_PER_ENVELOPE: most records one envelope may hold before it is rejected whole.')
+param maxRecordsPerEnvelope string = '5000'
+
+@allowed(['fast', 'library'])
+@description('ENQUEUED_TIME_PARSER: fast parses enqueued times with the app\'s own parser; library uses azure-functions\' own.')
+param enqueuedTimeParser string = 'fast'
+
 @description('MODEL_DIR: empty uses the artifact deployed with the app.')
 param modelDir string = ''
 
@@ -290,6 +303,12 @@ var appSettings = {
   GENERATOR_SEED: generatorSeed
   GENERATOR_SCHEDULE: generatorSchedule
   GENERATOR_TIMER_COUNT: generatorTimerCount
+  GENERATOR_RECORDS_PER_EVENT: generatorRecordsPerEvent
+  // The generators group accounts by partition as Event Hubs would; they must know the hub's real count.
+  EVENT_HUB_PARTITION_COUNT: string(eventHubPartitionCount)
+  MAX_EVENT_BYTES: maxEventBytes
+  MAX_RECORDS_PER_ENVELOPE: maxRecordsPerEnvelope
+  ENQUEUED_TIME_PARSER: enqueuedTimeParser
   MODEL_DIR: modelDir
   FRAUD_THRESHOLD: fraudThreshold
   POWERBI_PUSH_URL: empty(powerBiPushUrl) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.powerBiSecretUri})'

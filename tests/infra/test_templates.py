@@ -593,6 +593,8 @@ def test_partition_count_is_a_parameter() -> None:
     assert hub["properties"]["partitionCount"] == "partitionCount"
     parameters = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
     assert isinstance(parameters["eventHubPartitionCount"]["value"], int)
+    # The generators group accounts by partition: they get the hub's real count, not a second copy of it.
+    assert _app_settings()["EVENT_HUB_PARTITION_COUNT"] == "string(eventHubPartitionCount)"
 
 
 def _document_keys(path: Path) -> set[str]:
