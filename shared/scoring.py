@@ -123,7 +123,7 @@ def _record_bytes(record: Any) -> bytes:
     # The record as its envelope carried it, re-encoded: the envelope's bytes are not split per record.
     try:
         return orjson.dumps(record)
-    except orjson.JSONEncodeError:  # nested deeper than orjson writes (it reads deeper than it writes)
+    except TypeError:  # JSONEncodeError: nested deeper than orjson writes (it reads deeper than it writes)
         return repr(record).encode()
 
 
