@@ -173,8 +173,8 @@ class RunOptions:
     prefetch: int = 2000
     chunk: int = 1000
     """Events per GenerateTransactions call (bounded by GENERATE_MAX_COUNT)."""
-    publish_batch: int = 5000
-    """Change-feed documents per PublishToPowerBI invocation (maxItemsPerInvocation)."""
+    publish_batch: int | None = None
+    """Change-feed documents per PublishToPowerBI invocation; None takes the trigger's maxItemsPerInvocation."""
     publish_retry: RetryPolicy | None = None
     """Override PublishToPowerBI's own retry policy (tests use short intervals)."""
     publish_drain_s: float = 60.0
@@ -249,6 +249,8 @@ class LocalPipeline:
         self._pending: deque[_PendingWrite] = deque()
         self._max_pending = 2 * options.partitions
         self._retry = options.publish_retry or RetryPolicy.of("PublishToPowerBI")
+        (trigger,) = self._worker.bindings("PublishToPowerBI")
+        self._publish_batch = options.publish_batch or int(trigger.get("maxItemsPerInvocation", 100))
         self._publish_attempts = 0
         self._publish_retry_at = 0.0
         self._lease = store.lease(LEASE_NAME)
@@ -367,7 +369,7 @@ class LocalPipeline:
             return 0
         t0 = time.perf_counter()
         position = self._lease
-        docs, new_position = self.store.changes("scored", position, self.options.publish_batch)
+        docs, new_position = self.store.changes("scored", position, self._publish_batch)
         if not docs:
             return 0
         t1 = time.perf_counter()

@@ -59,6 +59,9 @@ def _announce_unresolved_reference() -> None:
     lease_container_name="%COSMOS_LEASE_CONTAINER%",
     # Identity-based connections cannot create containers; infrastructure creates the lease container.
     create_lease_container_if_not_exists=False,
+    # Each invocation is at least one POST and a push dataset takes 120 POSTs a minute, so rows/s is
+    # capped near 2 x this. 5,000 rows (~2 MB) per POST stays under the 10,000-row and 16 MB limits.
+    max_items_per_invocation=5000,
 )
 def publish_to_powerbi(documents: func.DocumentList) -> None:
     """Map each scored document to a row and push the batch; a malformed document is set aside."""

@@ -69,6 +69,7 @@ def test_trigger_binding_metadata(functions_worker: Worker) -> None:
     assert trigger["containerName"] == "%COSMOS_SCORED_CONTAINER%"
     assert trigger["leaseContainerName"] == "%COSMOS_LEASE_CONTAINER%"
     assert trigger["createLeaseContainerIfNotExists"] is False
+    assert trigger["maxItemsPerInvocation"] == 5000
 
 
 def test_retry_policy_is_exponential_backoff(functions_worker: Worker) -> None:
