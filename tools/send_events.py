@@ -7,14 +7,20 @@ from the command line, so it stays out of shell history and the process list.
 
     python -m tools.send_events --namespace <ns>.servicebus.windows.net --count 100000 --rate 2000
     python -m tools.send_events --emulator --count 1000 --partition-key account_id
+    python -m tools.send_events --emulator --count 100000 --partition-key account_id --records-per-event 100
 
 Partition choice (`--partition-key`):
 
 - `none`: batches carry no partition; Event Hubs spreads them over the partitions.
 - `account_id`: every event of one account goes to one partition, so the scorer sees an account's
-  transactions in order. The partition is picked here, from a stable hash of `account_id`
-  (CRC-32 modulo the partition count), not with an Event Hubs partition key: a batch holds one key
-  only, and with ~50,000 accounts that would mean batches of one event.
+  transactions in order. The partition is picked here, with the hash Event Hubs itself applies to a
+  partition key (`shared.envelopes.partition_for_key`), so it is the partition partition key =
+  `account_id` would give; but it is sent by partition id, not as a partition key: a batch holds one
+  key only, and with ~50,000 accounts that would mean batches of one event.
+
+Envelopes (`--records-per-event N`, N > 1): transactions are packed N to an event as
+`{"records": [...]}` (shared.envelopes), each event under 1 MB and within the batch ceiling. With
+`account_id`, an envelope holds one partition's accounts only and goes to that partition.
 - `round-robin`: whole batches go to the partition ids in turn.
 
 Batches: events are planned into batches by `pack`, a pure function that counts bytes the way the
@@ -32,7 +38,6 @@ import logging
 import os
 import sys
 import time
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +46,7 @@ from typing import Any, Final, Protocol, TextIO
 
 import orjson
 
+from shared.envelopes import MAX_ENVELOPE_BYTES, pack_encoded, partition_for_key
 from shared.generator import TransactionGenerator
 
 logger = logging.getLogger(__name__)
@@ -155,8 +161,8 @@ def pack(body_sizes: Sequence[int], max_batch_bytes: int = MAX_BATCH_BYTES) -> P
 
 
 def partition_for(account_id: str, partition_ids: Sequence[str]) -> str:
-    """The partition an account's events go to: stable across runs and machines (not `hash()`)."""
-    return partition_ids[zlib.crc32(account_id.encode()) % len(partition_ids)]
+    """The partition an account's events go to: Event Hubs' own for partition key = account_id."""
+    return partition_for_key(account_id, partition_ids)
 
 
 def route(
@@ -176,6 +182,8 @@ class SendStats:
     """What a run did, filled in as it goes so an interrupted run can still report."""
 
     requested: int = 0
+    """Transactions asked for."""
+    transactions: int = 0
     events: int = 0
     batches: int = 0
     payload_bytes: int = 0
@@ -187,18 +195,18 @@ class SendStats:
 
     def summary(self, rate: float) -> str:
         """Human-readable final report."""
-        achieved = self.events / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        achieved = self.transactions / self.elapsed_s if self.elapsed_s > 0 else 0.0
         target = f" (target {rate:,.0f}/s)" if rate > 0 else ""
-        fraud_share = self.labelled_fraud / self.events if self.events else 0.0
+        fraud_share = self.labelled_fraud / self.transactions if self.transactions else 0.0
         lines = [
-            f"sent {self.events:,} of {self.requested:,} events in {self.batches:,} batches "
-            f"({self.payload_bytes / 1e6:,.1f} MB of JSON) in {self.elapsed_s:,.1f} s: "
-            f"{achieved:,.0f} events/s{target}",
+            f"sent {self.transactions:,} of {self.requested:,} transactions in {self.events:,} events, "
+            f"{self.batches:,} batches ({self.payload_bytes / 1e6:,.1f} MB of JSON) in {self.elapsed_s:,.1f} s: "
+            f"{achieved:,.0f} transactions/s{target}",
             f"labelled fraud: {self.labelled_fraud:,} ({fraud_share:.1%})",
             "partitions: " + (", ".join(f"{p}={n:,}" for p, n in sorted(self.per_partition.items())) or "-"),
         ]
         if self.oversized:
-            lines.append(f"skipped {self.oversized:,} events larger than a whole batch")
+            lines.append(f"skipped {self.oversized:,} transactions larger than a whole batch")
         if self.resplits:
             lines.append(f"{self.resplits:,} batches closed early because the SDK counted more bytes than planned")
         return "\n".join(lines)
@@ -224,35 +232,39 @@ class _Sender:
             return self._producer.create_batch(max_size_in_bytes=self._max_batch_bytes)
         return self._producer.create_batch(partition_id=partition_id, max_size_in_bytes=self._max_batch_bytes)
 
-    def _flush(self, batch: BatchLike, partition_id: str | None, bodies: list[bytes]) -> None:
+    def _flush(self, batch: BatchLike, partition_id: str | None, bodies: list[bytes], records: int) -> None:
         self._producer.send_batch(batch)
         self._stats.batches += 1
         self._stats.events += len(bodies)
+        self._stats.transactions += records
         self._stats.payload_bytes += sum(len(b) for b in bodies)
-        self._stats.per_partition[partition_id or "any"] += len(bodies)
+        self._stats.per_partition[partition_id or "any"] += records
 
-    def send(self, bodies: list[bytes], partition_id: str | None) -> None:
-        """Send one planned batch; split it if the SDK's accounting disagrees with the plan."""
+    def send(self, bodies: list[bytes], partition_id: str | None, counts: Sequence[int] | None = None) -> None:
+        """Send one planned batch (`counts`: transactions per body); split it if the SDK disagrees with the plan."""
+        counts = counts if counts is not None else [1] * len(bodies)
         batch = self._new(partition_id)
         in_batch: list[bytes] = []
-        for body in bodies:
+        records = 0
+        for body, count in zip(bodies, counts, strict=True):
             try:
                 batch.add(self._make_event(body))
             except ValueError:
                 if not in_batch:
-                    self._stats.oversized += 1
+                    self._stats.oversized += count
                     continue
-                self._flush(batch, partition_id, in_batch)
+                self._flush(batch, partition_id, in_batch, records)
                 self._stats.resplits += 1
-                batch, in_batch = self._new(partition_id), []
+                batch, in_batch, records = self._new(partition_id), [], 0
                 try:
                     batch.add(self._make_event(body))
                 except ValueError:
-                    self._stats.oversized += 1
+                    self._stats.oversized += count
                     continue
             in_batch.append(body)
+            records += count
         if in_batch:
-            self._flush(batch, partition_id, in_batch)
+            self._flush(batch, partition_id, in_batch, records)
 
 
 def _chunks(count: int, rate: float) -> Iterator[int]:
@@ -264,6 +276,19 @@ def _chunks(count: int, rate: float) -> Iterator[int]:
         left -= step
 
 
+def _events(
+    bodies: list[bytes], records_per_event: int, max_batch_bytes: int, stats: SendStats
+) -> list[tuple[bytes, int]]:
+    """(event body, transactions in it): bare bodies, or envelopes that fit one event and one batch."""
+    if records_per_event == 1:
+        return [(body, 1) for body in bodies]
+    # The envelope's own AMQP framing (8 + 8 bytes, `encoded_size`) must fit the batch too.
+    limit = min(MAX_ENVELOPE_BYTES, max_batch_bytes - 16)
+    fitting = [body for body in bodies if len(body) + len(b'{"records":[]}') <= limit]
+    stats.oversized += len(bodies) - len(fitting)
+    return pack_encoded(fitting, records_per_event, limit)
+
+
 def run(
     producer: ProducerLike,
     generator: TransactionGenerator,
@@ -272,13 +297,16 @@ def run(
     rate: float = 0.0,
     mode: PartitionMode = PartitionMode.NONE,
     max_batch_bytes: int = MAX_BATCH_BYTES,
+    records_per_event: int = 1,
     make_event: Callable[[bytes], Any] = bytes,
     stats: SendStats | None = None,
     progress: Progress | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> SendStats:
-    """Generate `count` transactions and send them; `rate` is events per second, 0 for flat out.
+    """Generate `count` transactions and send them; `rate` is transactions per second, 0 for flat out.
+
+    With `records_per_event` above 1 they travel as envelopes of up to that many records.
 
     Pacing follows an absolute schedule (event n leaves no earlier than start + n / rate), so a slow
     send is caught up on instead of drifting. `SendError` from the producer propagates; `stats` holds
@@ -296,14 +324,15 @@ def run(
         records = generator.generate(n)
         bodies = [orjson.dumps(r) for r in records]
         for partition_id, indices in route([r["account_id"] for r in records], mode, partition_ids):
-            plan = pack([len(bodies[i]) for i in indices], max_batch_bytes)
-            stats.oversized += len(plan.oversized)
+            events = _events([bodies[i] for i in indices], records_per_event, max_batch_bytes, stats)
+            plan = pack([len(body) for body, _ in events], max_batch_bytes)
+            stats.oversized += sum(events[i][1] for i in plan.oversized)
             for planned in plan.batches:
                 target = partition_id
                 if mode is PartitionMode.ROUND_ROBIN:
                     target = partition_ids[turn % len(partition_ids)]
                     turn += 1
-                sender.send([bodies[indices[i]] for i in planned], target)
+                sender.send([events[i][0] for i in planned], target, [events[i][1] for i in planned])
         stats.labelled_fraud += sum(int(r["is_fraud"]) for r in records)
         generated += n
         progress.update(n)
@@ -391,7 +420,14 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--hub", default=os.environ.get("EVENT_HUB_NAME", "transactions"), help="event hub name")
     p.add_argument("--count", type=int, default=1000, help="transactions to send (default %(default)s)")
-    p.add_argument("--rate", type=float, default=0.0, help="events per second; 0 sends as fast as possible")
+    p.add_argument("--rate", type=float, default=0.0, help="transactions per second; 0 sends as fast as possible")
+    p.add_argument(
+        "--records-per-event",
+        type=int,
+        default=1,
+        metavar="N",
+        help='transactions per event; above 1, {"records": [...]} envelopes under 1 MB (default 1)',
+    )
     p.add_argument(
         "--partition-key",
         type=PartitionMode,
@@ -420,6 +456,8 @@ def main(
         p.error(f"give --emulator, --namespace, or a connection string in ${args.connection_string_env}")
     if args.count < 1 or args.rate < 0 or not 0.0 <= args.fraud_rate <= 1.0 or args.max_batch_bytes < 64:
         p.error("--count must be >= 1, --rate >= 0, --fraud-rate within [0, 1], --max-batch-bytes >= 64")
+    if args.records_per_event < 1:
+        p.error("--records-per-event must be >= 1")
     producer, make_event = producer_factory(args)
     stats = SendStats(requested=args.count)
     bar = progress_factory(args.count)
@@ -432,6 +470,7 @@ def main(
             rate=args.rate,
             mode=args.partition_key,
             max_batch_bytes=args.max_batch_bytes,
+            records_per_event=args.records_per_event,
             make_event=make_event,
             stats=stats,
             progress=bar,
@@ -444,7 +483,7 @@ def main(
     finally:
         bar.close()
         producer.close()
-    if stats.events < stats.requested:
+    if stats.transactions < stats.requested:
         code = 1
     print(stats.summary(args.rate), file=out)
     return code

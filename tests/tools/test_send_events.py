@@ -337,7 +337,7 @@ def test_cli_sends_and_prints_a_summary(monkeypatch: pytest.MonkeyPatch) -> None
     assert bars[0].total == bars[0].done == 1200
     assert bars[0].closed
     text = out.getvalue()
-    assert "sent 1,200 of 1,200 events" in text
+    assert "sent 1,200 of 1,200 transactions in 1,200 events" in text
     assert "partitions: 0=" in text
 
 
@@ -375,7 +375,7 @@ def test_cli_failed_send_exits_1_with_what_was_sent(monkeypatch: pytest.MonkeyPa
     )
     assert code == 1
     sent = len(factory.producer.bodies())
-    assert f"sent {sent:,} of 300 events" in out.getvalue()
+    assert f"sent {sent:,} of 300 transactions in {sent:,} events" in out.getvalue()
     assert factory.producer.closed
 
 
@@ -400,3 +400,71 @@ def test_real_client_is_built_lazily_and_offline(argv: list[str], monkeypatch: p
     producer, make_event = sdk_producer(parser().parse_args(argv))
     assert make_event is eventhub.EventData
     producer.close()
+
+
+def _records(producer: StandInProducer) -> list[tuple[str | None, dict[str, Any]]]:
+    """(partition, transaction) for every transaction sent, envelopes opened, in send order."""
+    out: list[tuple[str | None, dict[str, Any]]] = []
+    for batch in producer.sent:
+        for body in batch.bodies:
+            value = orjson.loads(body)
+            records = value["records"] if contract.is_envelope(value) else [value]
+            out += [(batch.partition_id, r) for r in records]
+    return out
+
+
+def test_envelopes_carry_every_transaction_on_its_account_partition_in_order() -> None:
+    """--records-per-event 100 with account_id: each envelope on Event Hubs' partition for its accounts, in order."""
+    generated = TransactionGenerator(seed=11).generate(4000)
+    stats, producer = _send(StandInProducer(), 4000, mode=PartitionMode.ACCOUNT, records_per_event=100)
+    sent = _records(producer)
+    assert stats.transactions == len(sent) == 4000
+    assert stats.events == sum(len(b) for b in producer.sent) <= 4000 // 100 + 2 * len(PARTITIONS)
+    assert sum(stats.per_partition.values()) == 4000
+    for batch in producer.sent:
+        for body in batch.bodies:
+            value = orjson.loads(body)
+            assert contract.is_envelope(value)
+            assert len(value["records"]) <= 100
+            assert {partition_for(r["account_id"], PARTITIONS) for r in value["records"]} == {batch.partition_id}
+    expected: dict[str, list[str]] = {}
+    for record in generated:
+        expected.setdefault(record["account_id"], []).append(record["id"])
+    got: dict[str, list[str]] = {}
+    for _, record in sent:
+        got.setdefault(record["account_id"], []).append(record["id"])
+    assert got == expected
+
+
+def test_envelopes_fit_the_stand_in_batch_limit() -> None:
+    """Under a small batch ceiling the envelopes shrink to fit; the stand-in's own accounting refuses none."""
+    stats, producer = _send(StandInProducer(limit=8192), 2000, max_batch_bytes=8192, records_per_event=500)
+    assert stats.transactions == 2000
+    assert stats.oversized == 0
+    assert all(batch.size_in_bytes <= 8192 for batch in producer.sent)
+    assert all(len(body) <= 8192 - 16 for batch in producer.sent for body in batch.bodies)
+
+
+def test_full_envelopes_stay_under_the_event_limit() -> None:
+    """At 2,000 records per event envelopes close at 1,000,000 bytes, under Event Hubs' 1 MB event limit."""
+    stats, producer = _send(StandInProducer(), 5000, records_per_event=2000)
+    assert stats.transactions == 5000
+    assert max(len(body) for batch in producer.sent for body in batch.bodies) <= 1_000_000
+
+
+def test_cli_records_per_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--records-per-event reaches run(); the summary counts transactions and events apart."""
+    monkeypatch.delenv("EVENTHUB_CONNECTION_STRING", raising=False)
+    factory = _Factory(StandInProducer())
+    out = io.StringIO()
+    code = main(
+        ["--emulator", "--count", "1000", "--records-per-event", "100"],
+        producer_factory=factory,
+        progress_factory=_Bar,
+        out=out,
+    )
+    assert code == 0
+    assert len(factory.producer.bodies()) == 10
+    assert "sent 1,000 of 1,000 transactions in 10 events" in out.getvalue()
+    with pytest.raises(SystemExit):
+        main(["--emulator", "--records-per-event", "0"], producer_factory=factory, progress_factory=_Bar, out=out)
