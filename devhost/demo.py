@@ -36,7 +36,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     host = host_event_hub_options()
     parser = argparse.ArgumentParser(prog="python -m devhost.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=_positive_int, default=60_000, help="transactions to generate")
-    parser.add_argument("--rate", type=float, default=3000.0, help="events per second; 0 = as fast as possible")
+    parser.add_argument("--rate", type=float, default=3000.0, help="transactions per second; 0 = as fast as possible")
+    parser.add_argument(
+        "--records-per-event",
+        type=_positive_int,
+        default=1,
+        help='transactions per Event Hubs event: 1 sends bare transactions, more sends {"records": [...]} envelopes',
+    )
     parser.add_argument("--partitions", type=_positive_int, default=4, help="event stream partitions")
     parser.add_argument("--duration", type=float, default=None, help="stop generating after this many seconds")
     parser.add_argument("--batch-size", type=_positive_int, default=host["max_batch"], help="from host.json")
@@ -109,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         duration_s=args.duration,
         max_batch=args.batch_size,
         prefetch=args.prefetch,
+        records_per_event=args.records_per_event,
     )
     store = open_store(args.store, args.data_dir, args.keep_data)
     state = DashboardState()
@@ -122,16 +129,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from tqdm import tqdm
 
-    with pipeline, tqdm(total=options.events, unit="ev", disable=args.no_progress, smoothing=0.1) as bar:
+    with pipeline, tqdm(total=options.events, unit="tx", disable=args.no_progress, smoothing=0.1) as bar:
         summary = pipeline.run(progress=bar.update)
     state.mark_finished()
 
     s = summary.as_dict()
     print(
         f"\ngenerated {s['generated']:,}  scored {s['scored']:,}  rejected {s['rejected']:,}  flagged {s['flagged']:,}"
-        f"  published {s['published']:,}\n"
+        f"  published {s['published']:,}  (transactions, sent in {s['events']:,} events)\n"
         f"precision {s['precision']:.3f}  recall {s['recall']:.3f} (against the generator's labels)\n"
-        f"{s['events_per_s']:,.0f} events/s over {s['elapsed_s']:.1f} s; enqueue→stored latency "
+        f"{s['transactions_per_s']:,.0f} transactions/s over {s['elapsed_s']:.1f} s; enqueue→stored latency "
         f"p50 {s['latency_p50_s'] * 1000:.0f} ms, p99 {s['latency_p99_s'] * 1000:.0f} ms"
     )
     if server and keep_serving(args, sys.stdin.isatty() and sys.stdout.isatty(), os.environ):

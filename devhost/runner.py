@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections import Counter, defaultdict, deque
@@ -22,11 +23,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import orjson
 
 from devhost.host_messages import cosmos_feed_input, eventhub_input, http_input
 from devhost.store import SQLiteStore
 from devhost.stream import EventStream, Partition, StoredEvent
 from devhost.worker import worker
+from shared.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +71,10 @@ class LatencyHistogram:
     def __init__(self, max_ms: int = 60_000) -> None:
         self.counts = np.zeros(max_ms + 1, dtype=np.int64)
 
-    def add(self, seconds: Sequence[float]) -> None:
+    def add(self, seconds: Sequence[float], weights: Sequence[int] | None = None) -> None:
+        """Add latencies; `weights` counts each one that many times (the transactions of one event)."""
         ms = np.minimum((np.asarray(seconds) * 1000.0).astype(np.int64), len(self.counts) - 1)
-        np.add.at(self.counts, np.maximum(ms, 0), 1)
+        np.add.at(self.counts, np.maximum(ms, 0), 1 if weights is None else np.asarray(weights, dtype=np.int64))
 
     def percentile(self, q: float) -> float:
         """The q-th percentile in seconds (upper edge of its bucket); 0 when empty."""
@@ -116,6 +120,9 @@ class RetryPolicy:
 @dataclass
 class RunSummary:
     generated: int = 0
+    """Transactions generated (one or many per event)."""
+    events: int = 0
+    """Event Hubs events they were sent in."""
     scored: int = 0
     rejected: int = 0
     flagged: int = 0
@@ -139,12 +146,14 @@ class RunSummary:
         return self.true_positives / self.labelled_fraud if self.labelled_fraud else 0.0
 
     @property
-    def events_per_s(self) -> float:
+    def transactions_per_s(self) -> float:
+        """Documents stored (scored + rejected: one per transaction) per second."""
         return (self.scored + self.rejected) / self.elapsed_s if self.elapsed_s else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "generated": self.generated,
+            "events": self.events,
             "scored": self.scored,
             "rejected": self.rejected,
             "flagged": self.flagged,
@@ -152,7 +161,7 @@ class RunSummary:
             "unpublished": self.unpublished,
             "precision": round(self.precision, 4),
             "recall": round(self.recall, 4),
-            "events_per_s": round(self.events_per_s, 1),
+            "transactions_per_s": round(self.transactions_per_s, 1),
             "latency_p50_s": self.latency.percentile(50),
             "latency_p99_s": self.latency.percentile(99),
             "elapsed_s": round(self.elapsed_s, 3),
@@ -164,15 +173,16 @@ class RunSummary:
 @dataclass(frozen=True)
 class RunOptions:
     events: int = 10_000
+    """Transactions to generate (in `records_per_event` per event)."""
     rate: float | None = None
-    """Events per second to generate; None generates as fast as the pipeline consumes."""
+    """Transactions per second to generate; None generates as fast as the pipeline consumes."""
     partitions: int = 4
     duration_s: float | None = None
     """Stop generating after this many seconds even if `events` were not all sent."""
     max_batch: int = 1000
     prefetch: int = 2000
     chunk: int = 1000
-    """Events per GenerateTransactions call (bounded by GENERATE_MAX_COUNT)."""
+    """Transactions per GenerateTransactions call (bounded by GENERATE_MAX_COUNT)."""
     publish_batch: int | None = None
     """Change-feed documents per PublishToPowerBI invocation; None takes the trigger's maxItemsPerInvocation."""
     publish_retry: RetryPolicy | None = None
@@ -181,6 +191,8 @@ class RunOptions:
     """After generation ends, how long to keep retrying a failing publish before reporting rows unpublished."""
     retain_per_partition: int = 10_000
     """Events kept per partition for replays, like a hub's retention: bounded so memory stays flat."""
+    records_per_event: int = 1
+    """Transactions per event the generator packs (GENERATOR_RECORDS_PER_EVENT); 1 sends bare transactions."""
 
 
 class Writes(Protocol):
@@ -243,6 +255,11 @@ class LocalPipeline:
         self.observer = observer
         self.stream = EventStream(options.partitions, options.retain_per_partition)
         self.summary = RunSummary()
+        # The host hands the worker its app settings as environment variables; these two are the
+        # local host's own choices (how many partitions its stream has, what the generator packs).
+        os.environ["GENERATOR_RECORDS_PER_EVENT"] = str(options.records_per_event)
+        os.environ["EVENT_HUB_PARTITION_COUNT"] = str(options.partitions)
+        get_settings.cache_clear()
         self._worker = worker()
         self._stop = threading.Event()
         self._writes: Writes = ProcessWrites(store) if isinstance(store, SQLiteStore) else ThreadWrites(store)
@@ -280,13 +297,15 @@ class LocalPipeline:
             raise RuntimeError(
                 f"GenerateTransactions answered {result.returned['status_code']}: {result.returned['body']!r}"
             )
+        reply = orjson.loads(result.returned["body"])
         bodies = [b.encode() for b in result.outputs["out"]]
         self.stream.send(bodies)
-        self.summary.generated += len(bodies)
+        self.summary.generated += reply["transactions"]
+        self.summary.events += len(bodies)
         self.summary.stage_seconds["generate"] += time.perf_counter() - t0
         if self.observer:
-            self.observer.record_generated(len(bodies))
-        return len(bodies)
+            self.observer.record_generated(reply["transactions"])
+        return int(reply["transactions"])
 
     def _score_batch(self, partition: Partition, batch: list[StoredEvent]) -> None:
         """Invoke ScoreTransactions on one delivery and hand its outputs to the writer thread."""
@@ -329,8 +348,10 @@ class LocalPipeline:
 
     def _account(self, write: _PendingWrite, stored_at: float) -> None:
         latencies = [stored_at - e.enqueued_at for e in write.events]
+        # One latency per transaction: each event's counts as often as it held documents.
+        per_event = Counter(d["sequence_number"] for docs in (write.scored, write.rejected) for d in docs)
         s = self.summary
-        s.latency.add(latencies)
+        s.latency.add(latencies, [per_event.get(e.sequence_number, 0) for e in write.events])
         s.scored += len(write.scored)
         s.rejected += len(write.rejected)
         for d in write.scored:

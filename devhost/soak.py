@@ -85,7 +85,7 @@ def soak(events: int, directory: Path) -> SoakReport:
         distinct_scored_ids=len(set(ids)),
         rss_start_mb=round((start_rss[0] if start_rss else end_rss) / 2**20, 1),
         rss_end_mb=round(end_rss / 2**20, 1),
-        events_per_s=round(summary.events_per_s, 1),
+        events_per_s=round(summary.transactions_per_s, 1),
     )
 
 

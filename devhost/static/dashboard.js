@@ -268,7 +268,7 @@
     if (!items.length) {
       const li = document.createElement("li");
       li.className = "empty";
-      li.textContent = "No rejected events";
+      li.textContent = "No rejected transactions";
       items.push(li);
     }
     list.replaceChildren(...items);
@@ -300,7 +300,7 @@
     setText("flagged-share", t.scored ? `${fmtPct(t.flagged / t.scored)} of scored` : "\u00a0");
     setText("rejected-count", fmtInt(t.rejected), t.rejected);
     const seen = t.scored + t.rejected;
-    setText("rejected-share", seen ? `${fmtPct(t.rejected / seen, 2)} of events` : "\u00a0");
+    setText("rejected-share", seen ? `${fmtPct(t.rejected / seen, 2)} of transactions` : "\u00a0");
     setText("precision", fmtPct(mtr.precision), mtr.precision);
     setText("precision-detail", `${fmtInt(mtr.tp)} TP · ${fmtInt(mtr.fp)} FP`);
     setText("recall", fmtPct(mtr.recall), mtr.recall);

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 def test_host_json_drives_batching() -> None:
     """Batch size and prefetch come from host.json, as the host would read them."""
-    assert host_event_hub_options() == {"max_batch": 1000, "prefetch": 2000}
+    assert host_event_hub_options() == {"max_batch": 100, "prefetch": 500}
 
 
 def test_embedded_store_end_to_end(tmp_path: Path) -> None:
@@ -35,6 +35,28 @@ def test_embedded_store_end_to_end(tmp_path: Path) -> None:
         pipeline.replay()
         assert store.count("scored") + store.count("rejected") == 3000
         assert len(set(store.ids("scored"))) == store.count("scored")
+
+
+def test_envelopes_end_to_end(tmp_path: Path) -> None:
+    """With 50 records per event: every transaction stored once, counted as a transaction, bad records rejected."""
+    store = SQLiteStore(tmp_path / "p.sqlite")
+    state = DashboardState()
+    options = RunOptions(events=5000, partitions=2, max_batch=20, chunk=1000, records_per_event=50)
+    with LocalPipeline(store, options, observer=state) as pipeline:
+        good = b'{"account_id": "acct-1", "id": "late-1"}'  # no timestamp: rejected, with the envelope's others
+        pipeline.stream.send([b'{"records": [' + good + b", 7]}", b'{"records": "nope"}'])
+        summary = pipeline.run()
+        assert summary.generated == 5000
+        assert summary.events < 5000 / 40  # packed: ~50 transactions per event
+        assert store.count("scored") == 5000
+        assert store.count("rejected") == 3  # two bad records of one envelope, and one broken envelope
+        assert len(set(store.ids("scored"))) == 5000
+        assert state.snapshot()["totals"]["generated"] == 5000
+        assert state.snapshot()["totals"]["scored"] == 5000
+        assert summary.latency.counts.sum() == 5003  # one latency per transaction, not per event
+        pipeline.replay()
+        assert store.count("scored") == 5000
+        assert store.count("rejected") == 3
 
 
 def test_bad_events_in_the_stream_are_rejected_not_lost(tmp_path: Path) -> None:

@@ -89,7 +89,13 @@ def test_history_mode_stores_labelled_documents(functions_worker: Worker) -> Non
     """mode=history writes labelled, contract-valid documents to the history output and sends nothing."""
     response = _post(functions_worker, params={"count": "30", "mode": "history"})
     assert response.status_code == 200
-    assert json.loads(response.body) == {"sent": 30, "labelled_fraud": ANY, "mode": "history"}
+    assert json.loads(response.body) == {
+        "sent": 30,
+        "transactions": 30,
+        "events": 0,
+        "labelled_fraud": ANY,
+        "mode": "history",
+    }
     docs = response.invocation.documents("history")
     out: Any = response.invocation.outputs.get("out")
     assert len(docs) == 30
