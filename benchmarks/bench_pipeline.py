@@ -3,8 +3,9 @@
 Runs the app's functions end to end through `devhost.runner.LocalPipeline` with the embedded SQLite
 store, as fast as the pipeline consumes, for a fixed count of transactions, once per records-per-event
 setting (1: one transaction per event; 100: `{"records": [...]}` envelopes), every function inside
-the worker engine, and prints where the time goes. In the same run it measures a floor: the same generator and store with no scoring or publishing (events
-written as they are), so the ratio says what the functions cost on top of moving the data.
+the worker engine, and prints where the time goes. In the same run it measures a floor: the same
+generator and store with no scoring or publishing (transactions written as they are), so the ratio
+says what the functions cost on top of moving the data.
 
     python -m benchmarks.bench_pipeline [--events 200000] [--partitions 4] [--records-per-event 1,100]
 """
@@ -97,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         other = total - sum(stages.values())
         print(f"    {'loop and waiting':<28} {other:8.2f}  {other / total:6.1%}")
     if len(results) > 1:
-        one, *rest = results.values()
+        one = next(iter(results.values()))
         for n, s in list(results.items())[1:]:
             print(f"ratio {n} per event / 1 per event: {s['transactions_per_s'] / one['transactions_per_s']:.2f}")
     print("(SQLite writes run in a writer process, in parallel with the above)")
