@@ -1,13 +1,17 @@
 """Where the labelled training data comes from: the seeded generator, or history stored in Cosmos DB.
 
-Either way the result is `TrainingData`: columns in the form `TransactionGenerator.columns` returns,
-and a description of the source that goes into the model's metadata (never a key or credential).
+Either way the result is `TrainingData`: columns in the form `TransactionGenerator.columns` returns
+(contract fields, `id`, `account`, `t_ms` event time and the label), and a description of the source
+that goes into the model's metadata (never a key or credential). Generated data comes from a fixed
+population over a fixed stretch of event time: about `PAYMENTS_PER_ACCOUNT` payments per account, so
+accounts have a history to be judged against, and a test stretch later than the training one.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import numpy as np
@@ -18,6 +22,9 @@ from shared.generator import LABEL_NOISE, TransactionGenerator
 logger = logging.getLogger(__name__)
 
 FRAUD_RATE: Final = 0.10
+PAYMENTS_PER_ACCOUNT: Final = 100
+HISTORY_START: Final = datetime(2026, 1, 5, tzinfo=UTC)
+"""Event time of the generated history's first payment (a Monday), fixed so training is reproducible."""
 MIN_ROWS: Final = 1000
 """Fewer labelled rows than this cannot give a 60/20/20 split worth reporting on."""
 MIN_PER_CLASS: Final = 20
@@ -49,17 +56,47 @@ class TrainingData:
             )
 
 
+def accounts_for(n_samples: int) -> int:
+    """Population size that gives `n_samples` payments about `PAYMENTS_PER_ACCOUNT` per account."""
+    return max(20, n_samples // PAYMENTS_PER_ACCOUNT)
+
+
 def generated_data(n_samples: int, seed: int) -> TrainingData:
-    """`n_samples` transactions from the seeded generator at its default settings."""
-    columns = TransactionGenerator(fraud_rate=FRAUD_RATE, seed=seed).columns(n_samples)
+    """`n_samples` transactions of a seeded customer population, in event time from `HISTORY_START`."""
+    accounts = accounts_for(n_samples)
+    generator = TransactionGenerator(fraud_rate=FRAUD_RATE, seed=seed, accounts=accounts, start=HISTORY_START)
+    columns = generator.columns(n_samples)
     source = {
         "source": "generator",
         "generator": "shared.generator.TransactionGenerator",
         "seed": seed,
         "fraud_rate": FRAUD_RATE,
         "label_noise": LABEL_NOISE,
+        "accounts": accounts,
+        "start": HISTORY_START.isoformat(),
     }
     return TrainingData(columns=columns, source=source)
+
+
+def more_history(data: TrainingData, multiple: int, seed: int, until_ms: int) -> dict[str, np.ndarray]:
+    """Training rows of `multiple - 1` times as many other accounts, same start, up to `until_ms` of event time.
+
+    With `data`'s own training rows, that is `multiple` times its history: the upper reference
+    measures what the same model reaches with that much more data, on the very same test rows.
+    """
+    accounts = int(data.source["accounts"]) * (multiple - 1)
+    generator = TransactionGenerator(
+        fraud_rate=FRAUD_RATE,
+        seed=seed + 7_919,
+        accounts=accounts,
+        start=datetime.fromisoformat(str(data.source["start"])),
+        account_offset=int(data.source["accounts"]),
+    )
+    # Enough rows to cover the training stretch: the population's rate times its length, plus slack.
+    days = (until_ms - generator.population.clock_ms) / 86_400_000
+    columns = generator.columns(int(generator.population.events_per_day * days * 1.05) + 1)
+    keep = columns["t_ms"] < until_ms
+    return {name: values[keep] for name, values in columns.items()}
 
 
 def history_data(

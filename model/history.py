@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from shared import contract as c
+from shared.behaviour import timestamps_ms
 from shared.features import transactions_to_columns
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,9 @@ def history_columns(documents: Iterable[Mapping[str, Any]]) -> History:
     }
     columns["is_fraud"] = np.asarray([int(bool(tx.is_fraud)) for tx in kept], dtype=np.int64)
     columns["account"] = np.asarray([tx.account_id for tx in kept], dtype=object)
+    # Identity and event time: the behavioural features replay each account's history in event time.
+    columns["id"] = np.asarray([tx.id for tx in kept], dtype=object)
+    columns["t_ms"] = timestamps_ms([tx.timestamp for tx in kept])
     if skipped:
         logger.warning("left %d history documents out: %s", sum(skipped.values()), dict(skipped))
     return History(columns=columns, skipped=skipped)

@@ -1,10 +1,14 @@
 """Train the fraud model, compare it with two baselines, and write the verified runtime artifact and its report.
 
-`train()` is pure: given labelled columns (generated, or read from Cosmos DB history), it splits
-them, fits a scikit-learn reference pipeline (the seed's feature recipe plus XGBoost), picks the
-decision threshold by cost on the validation split, evaluates on the test split, checks that the
-NumPy-only runtime encoding and booster reproduce the pipeline, and fits the two baselines
-(`model/baselines.py`) on the very same split. `main()` only parses arguments, loads the data,
+`train()` is pure: given labelled columns (generated, or read from Cosmos DB history), it replays
+each account's history into behavioural features (`shared/behaviour.py`, the code serving runs),
+splits the rows in event time (train on the earliest 60%, choose the threshold on the next 20%,
+test on the latest 20%), fits a scikit-learn reference pipeline (the seed's feature recipe plus the
+behavioural features, and XGBoost), picks the decision threshold by cost, evaluates, checks that
+the NumPy-only runtime encoding and booster reproduce the pipeline, fits the baselines
+(`model/baselines.py`) on the very same split, scores the test rows once more with history
+withheld (as serving does for an unknown account), and, when asked, fits the same model on
+`reference_multiple` times more history as an upper reference. `main()` only parses arguments, loads the data,
 shows progress and writes the files (artifact, reference pipeline, metadata, then the model card
 and plots from `model/report.py`), so tests can call `train()` without touching the disk and the
 bundled artifact records exactly how it was made.
@@ -35,18 +39,17 @@ import pandas as pd
 import sklearn
 import xgboost
 from sklearn.compose import ColumnTransformer
-from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 from xgboost import XGBClassifier
 
 from model import baselines, report
-from model.data import MIN_ROWS, TrainingData, TrainingDataError, generated_data, read_history_data
+from model.data import MIN_ROWS, TrainingData, TrainingDataError, generated_data, more_history, read_history_data
 from model.evaluate import FloatArray, IntArray, choose_threshold, evaluate
 from model.report import OURS
-from shared import contract, features
+from shared import behaviour, contract, features
 from shared.model import (
     ARTIFACT_FORMAT,
     ARTIFACT_NAME,
@@ -71,11 +74,27 @@ HISTORY_KEY_VARIABLE: Final = "COSMOS_HISTORY_KEY"
 """Environment variable read for the history account key, so it need not sit in shell history."""
 VALIDATION_SHARE: Final = 0.20
 TEST_SHARE: Final = 0.20
+NO_HISTORY_SHARE: Final = 0.10
+"""Training rows whose behavioural features are replaced by "history unknown" (those of a first payment).
+
+Serving scores accounts it has no state for with exactly those values; without such rows the model
+would meet them only on the few first payments of each account and score unknown accounts badly."""
+DEFAULT_REFERENCE_MULTIPLE: Final = 20
 PROBA_TOLERANCE: Final = 1e-6
 SHAP_TOLERANCE: Final = 1e-5
 """Serving's SHAP tables sum in float64, XGBoost's pred_contribs in float32."""
 SHAP_CHECK_ROWS: Final = 5000
-STAGES: Final = ("split", "fit", "threshold", "evaluate", "check", "importance", *(b.key for b in baselines.BASELINES))
+STAGES: Final = (
+    "behaviour",
+    "split",
+    "fit",
+    "threshold",
+    "evaluate",
+    "check",
+    "importance",
+    *(b.key for b in baselines.BASELINES),
+    "reference",
+)
 """Names `train()` reports to its `progress` callback, in order, each when that stage is done."""
 LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -149,6 +168,8 @@ class TrainResult:
     baselines: dict[str, BaselineResult]
     importance: dict[str, float]
     """Mean |SHAP| (log-odds) per contract field on the test split, one-hot columns folded."""
+    references: dict[str, dict[str, Any]]
+    """Our model under other conditions on the same test rows: history withheld, and more history."""
     test_label: IntArray
     test_scores: dict[str, FloatArray]
     """Test-split probabilities per model: `OURS` first, then the baselines."""
@@ -156,7 +177,10 @@ class TrainResult:
 
 
 def raw_frame(columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
-    """The contract's raw values (category strings, month 1..12) as the reference pipeline's input."""
+    """The contract's raw values (category strings, month 1..12) and the behavioural features as the pipeline's input.
+
+    Columns without behavioural features get the "history unknown" values, as `features.encode` does.
+    """
     data: dict[str, Any] = {}
     for field in contract.FEATURE_FIELDS:
         values = np.asarray(columns[field])
@@ -164,11 +188,31 @@ def raw_frame(columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
             data[field] = np.asarray(contract.CATEGORIES[field], dtype=object)[values]
         else:
             data[field] = values
+    if all(name in columns for name in behaviour.FEATURES):
+        data.update({name: np.asarray(columns[name], dtype=np.float64) for name in behaviour.FEATURES})
+    else:
+        data.update(features.behaviour_columns(behaviour.no_history(columns)))
     return pd.DataFrame(data)
 
 
-def feature_transformer() -> ColumnTransformer:
-    """The seed's feature recipe as a ColumnTransformer, in `features.feature_names()` column order."""
+def feature_transformer(kind: str = "behavioural") -> ColumnTransformer:
+    """The features as a ColumnTransformer, in `features.feature_names()` column order.
+
+    "behavioural": the seed's recipe plus the behavioural features as they are (ours); "static": the
+    seed's recipe alone; "scaled": both, with the behavioural features log-scaled and standardised,
+    for the linear model, whose coefficients need comparable scales.
+    """
+    parts: list[tuple[str, Any, list[str]]] = []
+    if kind == "behavioural":
+        parts.append(("behaviour", "passthrough", list(behaviour.FEATURES)))
+    elif kind == "scaled":
+        # Every behavioural feature is >= 0: counts, amounts, seconds, ratios and flags.
+        log_scale = Pipeline(
+            [("log", FunctionTransformer(np.log1p, feature_names_out="one-to-one")), ("scale", StandardScaler())]
+        )
+        parts.append(("behaviour", log_scale, list(behaviour.FEATURES)))
+    elif kind != "static":
+        raise ValueError(f"unknown feature set {kind!r}")
     return ColumnTransformer(
         [
             (
@@ -188,13 +232,14 @@ def feature_transformer() -> ColumnTransformer:
             ),
             ("scale", StandardScaler(), list(contract.CONTINUOUS_FIELDS)),
             ("pass", "passthrough", list(contract.PASSTHROUGH_FIELDS)),
+            *parts,
         ],
         verbose_feature_names_out=False,
     )
 
 
 def build_pipeline(params: Hyperparameters, seed: int) -> Pipeline:
-    """Our model: the shared feature recipe plus an XGBoost classifier with `params`."""
+    """Our model: the seed's recipe and the behavioural features, plus an XGBoost classifier with `params`."""
     model = XGBClassifier(
         n_estimators=params.n_estimators,
         max_depth=params.max_depth,
@@ -274,6 +319,30 @@ def global_importance(booster: xgboost.Booster, spec: features.FeatureSpec, x: n
     return {name: float(value) for name, value in zip(FIELDS, mean_abs, strict=True)}
 
 
+def with_behaviour(columns: Mapping[str, np.ndarray]) -> Columns:
+    """The columns plus each row's behavioural features, replayed from its own account's history in event time."""
+    accounts = columns["account_id"] if "account_id" in columns else columns["account"]
+    payments = behaviour.Payments.of(columns["id"], accounts, columns["t_ms"], columns)
+    return {**columns, **features.behaviour_columns(behaviour.replay(payments))}
+
+
+def without_history(columns: Mapping[str, np.ndarray], rows: np.ndarray) -> Columns:
+    """The columns with the behavioural features of `rows` (a boolean mask) set to "history unknown"."""
+    unknown = behaviour.no_history(columns)
+    out = dict(columns)
+    for j, name in enumerate(behaviour.FEATURES):
+        out[name] = np.where(rows, unknown[:, j], np.asarray(columns[name], dtype=np.float64))
+    return out
+
+
+def temporal_split(t_ms: np.ndarray) -> dict[str, IntArray]:
+    """Row indexes of the earliest 60% (train), the next 20% (validation) and the latest 20% (test) in event time."""
+    order = np.argsort(t_ms, kind="stable").astype(np.int64)
+    n = order.size
+    a, b = round(n * (1.0 - VALIDATION_SHARE - TEST_SHARE)), round(n * (1.0 - TEST_SHARE))
+    return {"train": order[:a], "validation": order[a:b], "test": order[b:]}
+
+
 def train(
     data: TrainingData,
     seed: int,
@@ -282,12 +351,14 @@ def train(
     params: Hyperparameters | None = None,
     progress: Callable[[str], None] | None = None,
     on_iteration: baselines.Iteration | None = None,
+    reference_multiple: int = 0,
 ) -> TrainResult:
-    """Split, fit, choose the threshold, evaluate, verify, explain and fit the baselines; no file I/O.
+    """Replay behaviour, split in time, fit, choose the threshold, evaluate, verify, explain, compare; no file I/O.
 
     `progress` is called with each name in `STAGES` as that stage finishes; `on_iteration` with
     (done, total) after each boosting iteration of the gradient-boosting baseline, the slow stage.
-    Raises `TrainingDataError` when the data is too small or too one-sided to split.
+    `reference_multiple` > 1 also fits the same model on that many times more generated history
+    (generated data only). Raises `TrainingDataError` when the data is too small or one-sided to split.
     """
     params = params or Hyperparameters()
     stage_seconds: dict[str, float] = {}
@@ -301,15 +372,19 @@ def train(
             progress(stage)
 
     data.check_splittable()
-    columns = data.columns
+    columns = with_behaviour(data.columns)
     label = np.asarray(columns["is_fraud"]).astype(np.int64)
-    rows = np.arange(label.size, dtype=np.int64)
-    rest, test_rows = train_test_split(rows, test_size=TEST_SHARE, stratify=label, random_state=seed)
-    train_rows, val_rows = train_test_split(
-        rest, test_size=VALIDATION_SHARE / (1.0 - TEST_SHARE), stratify=label[rest], random_state=seed
-    )
-    splits = {"train": train_rows, "validation": val_rows, "test": test_rows}
+    done("behaviour")
+
+    splits = temporal_split(np.asarray(columns["t_ms"]))
+    for name, idx in splits.items():
+        frauds = int(label[idx].sum())
+        if min(frauds, idx.size - frauds) == 0:
+            raise TrainingDataError(f"the {name} stretch of the history holds only one class")
     split_columns = {name: _take(columns, idx) for name, idx in splits.items()}
+    rng = np.random.default_rng(seed)
+    withheld = rng.random(splits["train"].size) < NO_HISTORY_SHARE
+    split_columns["train"] = without_history(split_columns["train"], withheld)
     frames = {name: raw_frame(cols) for name, cols in split_columns.items()}
     labels = {name: label[idx] for name, idx in splits.items()}
     amounts = {name: split_columns[name]["amount"].astype(np.float64) for name in splits}
@@ -336,6 +411,16 @@ def train(
     done("threshold")
 
     metrics = {name: evaluate(proba[name], labels[name], amounts[name], threshold, review_cost) for name in proba}
+    # History unknown: the test rows as serving scores an account it holds no state for.
+    unknown_x = features.encode({f: split_columns["test"][f] for f in contract.FEATURE_FIELDS}, spec)
+    unknown_p = np.asarray(booster.inplace_predict(unknown_x, validate_features=False)).astype(np.float64)
+    references: dict[str, dict[str, Any]] = {
+        "history_unknown": {
+            "name": "XGBoost (ours), history unknown",
+            "description": "our model on the test rows with every behavioural feature set to 'history unknown'",
+            "metrics": evaluate(unknown_p, labels["test"], amounts["test"], threshold, review_cost),
+        }
+    }
     done("evaluate")
 
     check_runtime_matches(pipeline, raw_booster, spec, split_columns["test"], frames["test"])
@@ -349,8 +434,9 @@ def train(
     test_scores: dict[str, FloatArray] = {OURS: proba["test"]}
     for baseline in baselines.BASELINES:
         started = time.perf_counter()
+        kind = "static" if baseline.features == "static" else "scaled"
         model = baselines.fit_baseline(
-            baseline, feature_transformer(), frames["train"], labels["train"], seed, on_iteration
+            baseline, feature_transformer(kind), frames["train"], labels["train"], seed, on_iteration
         )
         fit_seconds = time.perf_counter() - started
         scores = {
@@ -362,19 +448,46 @@ def train(
             pipeline=model,
             threshold=cut,
             metrics={name: evaluate(scores[name], labels[name], amounts[name], cut, review_cost) for name in scores},
-            summary=baselines.summary(baseline, model),
+            summary={**baselines.summary(baseline, model), "features": baseline.features},
             fit_seconds=round(fit_seconds, 2),
         )
         test_scores[baseline.key] = scores["test"]
         done(baseline.key)
 
+    if reference_multiple > 1 and data.source.get("source") == "generator":
+        until = int(np.asarray(columns["t_ms"])[splits["validation"][0]])
+        extra = with_behaviour(more_history(data, reference_multiple, seed, until))
+        extra = without_history(extra, rng.random(extra["t_ms"].size) < NO_HISTORY_SHARE)
+        keep = (*contract.FEATURE_FIELDS, *behaviour.FEATURES)
+        more = {f: np.concatenate([split_columns["train"][f], extra[f]]) for f in keep}
+        more_label = np.concatenate([labels["train"], extra["is_fraud"].astype(np.int64)])
+        started = time.perf_counter()
+        big = build_pipeline(params, seed).fit(raw_frame(more), more_label)
+        big_p = np.asarray(big.predict_proba(frames["test"]))[:, 1].astype(np.float64)
+        big_val = np.asarray(big.predict_proba(frames["validation"]))[:, 1].astype(np.float64)
+        cut = choose_threshold(big_val, labels["validation"], amounts["validation"], review_cost)
+        references[f"xgboost_{reference_multiple}x"] = {
+            "name": f"XGBoost (ours), {reference_multiple}x history",
+            "description": f"the same model and features trained on {more_label.size:,} rows: our training rows "
+            f"and the same stretch of event time from {reference_multiple - 1}x as many other accounts",
+            "train_rows": int(more_label.size),
+            "fit_seconds": round(time.perf_counter() - started, 2),
+            "metrics": evaluate(big_p, labels["test"], amounts["test"], cut, review_cost),
+        }
+        test_scores[f"xgboost_{reference_multiple}x"] = big_p
+    done("reference")
+
     logger.info(
         "trained on %d events: test ROC-AUC %.4f, PR-AUC %.4f, threshold %.4f",
-        label.size,
+        splits["train"].size,
         metrics["test"]["roc_auc"],
         metrics["test"]["pr_auc"],
         threshold,
     )
+    t_ms = np.asarray(columns["t_ms"])
+    stretches = {
+        name: [_iso(int(t_ms[idx].min())), _iso(int(t_ms[idx].max()))] for name, idx in splits.items() if idx.size
+    }
     return TrainResult(
         pipeline=pipeline,
         payload={"format": ARTIFACT_FORMAT, "booster": raw_booster, "feature_spec": spec.to_dict()},
@@ -394,16 +507,24 @@ def train(
             **data.source,
             "n_samples": int(label.size),
             "observed_fraud_rate": float(label.mean()),
-            "split": "stratified on is_fraud, 60/20/20, random_state=seed",
+            "split": "in event time: the earliest 60% of payments train, the next 20% validate, the latest 20% test",
             "split_sizes": {name: int(idx.size) for name, idx in splits.items()},
+            "split_stretches": stretches,
+            "history_withheld_share": NO_HISTORY_SHARE,
+            "accounts_seen": int(np.unique(np.asarray(columns.get("account_id", columns["account"]))).size),
         },
         model_size={"trees": params.n_estimators, "leaves": _count_leaves(booster)},
         baselines=fitted,
         importance=importance,
+        references=references,
         test_label=labels["test"],
         test_scores=test_scores,
         stage_seconds=stage_seconds,
     )
+
+
+def _iso(t_ms: int) -> str:
+    return datetime.fromtimestamp(t_ms / 1000, UTC).isoformat(timespec="seconds")
 
 
 def _library_versions() -> dict[str, str]:
@@ -443,6 +564,13 @@ def write_artifacts(result: TrainResult, out_dir: Path, training_seconds: float)
             key: {**b.summary, "threshold": b.threshold, "metrics": b.metrics, "fit_seconds": b.fit_seconds}
             for key, b in result.baselines.items()
         },
+        "references": result.references,
+        "behaviour": {
+            "features": list(behaviour.FEATURES),
+            "window": behaviour.WINDOW,
+            "state_limit": behaviour.STATE_LIMIT,
+            "horizon_days": behaviour.HORIZON_MS // behaviour.DAY_MS,
+        },
         "feature_importance": {
             "method": "mean |SHAP| per contract field (log-odds, one-hot columns folded) on the test split",
             "values": result.importance,
@@ -465,6 +593,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--samples", type=int, help=f"events to generate (default {DEFAULT_SAMPLES:,})")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="generator, split and model seed")
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR, help="where to write the artifacts")
+    parser.add_argument(
+        "--reference-multiple",
+        type=int,
+        default=DEFAULT_REFERENCE_MULTIPLE,
+        help="also fit the same model on this many times more generated history, as an upper reference (0: skip)",
+    )
     parser.add_argument(
         "--review-cost",
         type=float,
@@ -548,7 +682,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         data = load_data(args)
         advance("data")
         try:
-            result = train(data, args.seed, review_cost=args.review_cost, progress=advance, on_iteration=iteration)
+            result = train(
+                data,
+                args.seed,
+                review_cost=args.review_cost,
+                progress=advance,
+                on_iteration=iteration,
+                reference_multiple=args.reference_multiple,
+            )
         except TrainingDataError as exc:
             raise SystemExit(f"cannot train: {exc}") from None
         metadata = write_artifacts(result, args.out_dir, time.perf_counter() - started)

@@ -1,9 +1,12 @@
-"""Feature encoding shared by training and serving: contract columns in, float32 matrix out.
+"""Feature encoding shared by training and serving: contract columns and behaviour in, float32 matrix out.
 
 The layout follows the seed's recipe, in this column order:
 one-hot `month, day_of_week, category_recipient, transaction_method` (categories from the contract),
 ordinal `transaction_type`, standardised `amount, old_balance, income`, passthrough
-`credit, marital_status, children, foreign_transaction`.
+`credit, marital_status, children, foreign_transaction`; then the behavioural features of
+`shared/behaviour.py` as they are (`behaviour.FEATURES` order). When the columns carry no
+behavioural features (a caller without account history), they are filled with the values of an
+account's first payment, which the model saw in training: "history unknown" is scored, not refused.
 
 Training fits a scikit-learn ColumnTransformer with the same layout and copies its fitted scaler
 parameters into a `FeatureSpec`; serving encodes with NumPy only, so the Azure deployment needs
@@ -18,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from shared import behaviour
 from shared import contract as c
 
 ONE_HOT_WIDTHS: tuple[int, ...] = tuple(len(c.CATEGORIES[f]) for f in c.ONE_HOT_FIELDS)
@@ -25,7 +29,10 @@ N_ONE_HOT = sum(ONE_HOT_WIDTHS)
 TYPE_COLUMN = N_ONE_HOT
 CONTINUOUS_COLUMNS = slice(N_ONE_HOT + 1, N_ONE_HOT + 1 + len(c.CONTINUOUS_FIELDS))
 PASSTHROUGH_START = CONTINUOUS_COLUMNS.stop
-N_FEATURES = PASSTHROUGH_START + len(c.PASSTHROUGH_FIELDS)
+BEHAVIOUR_START = PASSTHROUGH_START + len(c.PASSTHROUGH_FIELDS)
+N_STATIC_FEATURES = BEHAVIOUR_START
+"""The seed's columns: the static model, and the first part of every matrix."""
+N_FEATURES = BEHAVIOUR_START + len(behaviour.FEATURES)
 
 
 def feature_names() -> list[str]:
@@ -34,6 +41,7 @@ def feature_names() -> list[str]:
     names.append(c.LABEL_ENCODED_FIELD)
     names.extend(c.CONTINUOUS_FIELDS)
     names.extend(c.PASSTHROUGH_FIELDS)
+    names.extend(behaviour.FEATURES)
     return names
 
 
@@ -43,6 +51,7 @@ def source_fields() -> list[str]:
     fields.append(c.LABEL_ENCODED_FIELD)
     fields.extend(c.CONTINUOUS_FIELDS)
     fields.extend(c.PASSTHROUGH_FIELDS)
+    fields.extend(behaviour.FEATURES)
     return fields
 
 
@@ -71,7 +80,9 @@ def encode(columns: Mapping[str, Sequence[Any] | np.ndarray], spec: FeatureSpec)
 
     `columns` maps every feature field to a sequence: floats for continuous fields, ints for
     passthrough fields, and category *codes* (indexes into `contract.CATEGORIES[field]`) for the
-    categorical ones; `month` is given as its code too (month - 1).
+    categorical ones; `month` is given as its code too (month - 1). It may also map every name in
+    `behaviour.FEATURES` to that feature's values (`behaviour_columns`); without them, history is
+    taken as unknown.
     """
     n = len(columns["amount"])
     x = np.zeros((n, N_FEATURES), dtype=np.float32)
@@ -88,7 +99,17 @@ def encode(columns: Mapping[str, Sequence[Any] | np.ndarray], spec: FeatureSpec)
     x[:, CONTINUOUS_COLUMNS] = continuous
     for j, field in enumerate(c.PASSTHROUGH_FIELDS):
         x[:, PASSTHROUGH_START + j] = np.asarray(columns[field], dtype=np.float32)
+    if all(name in columns for name in behaviour.FEATURES):
+        for j, name in enumerate(behaviour.FEATURES):
+            x[:, BEHAVIOUR_START + j] = np.asarray(columns[name], dtype=np.float64)
+    else:
+        x[:, BEHAVIOUR_START:] = behaviour.no_history(columns)
     return x
+
+
+def behaviour_columns(values: np.ndarray) -> dict[str, np.ndarray]:
+    """Behavioural features (rows x `behaviour.FEATURES`, as `behaviour` computes them) as `encode`'s columns."""
+    return {name: values[:, j] for j, name in enumerate(behaviour.FEATURES)}
 
 
 def transactions_to_columns(transactions: Sequence[c.Transaction]) -> dict[str, list[Any]]:

@@ -26,6 +26,8 @@ def test_generated_data_is_seeded_and_described() -> None:
         "seed": 9,
         "fraud_rate": 0.10,
         "label_noise": LABEL_NOISE,
+        "accounts": 20,
+        "start": "2026-01-05T00:00:00+00:00",
     }
 
 

@@ -12,7 +12,7 @@ import pytest
 import xgboost
 
 from model.train import REFERENCE_PIPELINE_NAME, raw_frame
-from shared import contract, features
+from shared import behaviour, contract, features
 from shared.generator import TransactionGenerator
 from shared.model import (
     ARTIFACT_NAME,
@@ -156,7 +156,7 @@ def test_reasons_for_flagged_rows(model: FraudModel, fresh_columns: dict[str, np
     assert any(reasons)
     for row in reasons:
         assert len(row) <= 3
-        assert all(r["field"] in contract.FEATURE_FIELDS for r in row)
+        assert all(r["field"] in (*contract.FEATURE_FIELDS, *behaviour.FEATURES) for r in row)
         assert all(r["contribution"] > 0.0 for r in row)
         contributions = [r["contribution"] for r in row]
         assert contributions == sorted(contributions, reverse=True)
