@@ -1,0 +1,71 @@
+"""Time the behavioural features per transaction: replay (training) and batches with JSON state (serving).
+
+Run from the repository root: `python -m model.behaviour_speed`. Serving is timed as the scorer will
+run it: the batch's accounts' states decoded from JSON, features and new states computed, the new
+states encoded to JSON (what a Cosmos DB document per account would hold). Single-threaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+
+from shared import behaviour
+from shared.generator import TransactionGenerator
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Print µs per transaction for replay and for serving at a few batch sizes, and the state size."""
+    parser = argparse.ArgumentParser(prog="python -m model.behaviour_speed", description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--events", type=int, default=200_000)
+    args = parser.parse_args(argv)
+    cols = TransactionGenerator(seed=1, accounts=args.accounts, start=datetime(2026, 1, 5, tzinfo=UTC)).columns(
+        args.events
+    )
+    payments = behaviour.Payments.of(cols["id"], cols["account_id"], cols["t_ms"], cols)
+    started = time.perf_counter()
+    behaviour.replay(payments)
+    print(f"replay: {(time.perf_counter() - started) / len(payments) * 1e6:.2f} µs per transaction")
+
+    # Warm the states on the first half, then time the second half batch by batch.
+    half = len(payments) // 2
+    store: dict[str, str] = {}
+    _, states = behaviour.score_batch_features(payments.take(np.arange(half)), {})
+    store.update({a: json.dumps(s) for a, s in states.items()})
+    for size in (1, 100, 1000):
+        stop = min(len(payments), half + max(20_000 // max(size // 10, 1), size * 20))
+        batches = [np.arange(s, min(s + size, stop)) for s in range(half, stop, size)]
+        timed = dict(store)
+        features_s = json_s = 0.0
+        for rows in batches:
+            batch = payments.take(rows)
+            t0 = time.perf_counter()
+            loaded = {a: json.loads(timed[a]) for a in set(batch.account.tolist()) if a in timed}
+            t1 = time.perf_counter()
+            _, new = behaviour.score_batch_features(batch, loaded)
+            t2 = time.perf_counter()
+            timed.update({a: json.dumps(s) for a, s in new.items()})
+            t3 = time.perf_counter()
+            features_s += t2 - t1
+            json_s += (t1 - t0) + (t3 - t2)
+        n = sum(r.size for r in batches)
+        print(
+            f"serving, batch {size:>4}: features {features_s / n * 1e6:6.1f} µs, "
+            f"state JSON decode+encode {json_s / n * 1e6:6.1f} µs per transaction ({n:,} transactions)"
+        )
+    sizes = [len(s) for s in store.values()]
+    full = [len(s) for s in store.values() if len(json.loads(s)["id"]) == behaviour.STATE_LIMIT]
+    print(
+        f"state per account: mean {np.mean(sizes):,.0f} bytes of JSON, "
+        f"{np.mean(full) if full else float('nan'):,.0f} when full ({behaviour.STATE_LIMIT} payments)"
+    )
+
+
+if __name__ == "__main__":
+    main()
