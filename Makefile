@@ -66,6 +66,7 @@ soak: $(PY_STAMP)
 # Scoring speed: the seed's path vs ScoreTransactions vs the bare booster, cold start, installed size.
 bench: $(PY_STAMP)
 	$(PY) -m benchmarks.bench_scoring
+	$(PY) -m benchmarks.bench_envelopes
 
 # Sustained events/s and enqueue→stored latency of the local pipeline, embedded store.
 bench-pipeline: $(PY_STAMP)

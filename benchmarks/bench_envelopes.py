@@ -1,27 +1,33 @@
-"""Measure ScoreTransactions through the worker engine at 1/10/100/500 records per event, override on and off.
+"""Benchmark (part of `make bench`): transactions/s per worker process at 1/10/100/500 records per event.
 
-    .venv/bin/python -m tools.measure_envelopes [--transactions 5000] [--repeats 7]
+    python -m benchmarks.bench_envelopes [--transactions 5000] [--repeats 7]
 
-Every figure is an invocation of the real function through `azure-functions-runtime` (devhost.worker)
-with host-shaped messages (zone-less enqueued times, as the host sends them): request bytes in to
-response bytes out, best of `--repeats`. The same transactions are used for every row, and ratios
-are printed against the single-event row of the same run, with the library's parser, so the figures
-compare on one machine at one moment. Event Hubs units follow from the measured event sizes:
+Every worker figure is an invocation of the real function through `azure-functions-runtime`
+(devhost.worker) with host-shaped messages (zone-less enqueued times, as the host sends them):
+request bytes in to response bytes out, best of `--repeats`, with the enqueued-time parser override
+on (the default) and off (`ENQUEUED_TIME_PARSER=library`). On the same transactions and in the same
+run: `ScoreTransactions` called directly (events built by the library's converter, untimed) and the
+seed's per-batch path (json.loads, a DataFrame, the scikit-learn pipeline), so the ratios compare
+on one machine at one moment. Event Hubs units follow from the measured event sizes:
 1 TU = 1,000 events/s or 1 MB/s ingress, ingress billed per 64 KB unit.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import statistics
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
 
+from benchmarks.bench_scoring import ROOT, seed_frame
+from benchmarks.machine import machine
 from shared.envelopes import pack_envelopes
 
 
@@ -76,9 +82,42 @@ def measure(records_per_event: int, fast_time: bool, records: Sequence[dict[str,
     return Row(records_per_event, fast_time, len(bodies), len(records), min(times), statistics.fmean(map(len, bodies)))
 
 
+def direct_seconds(records: Sequence[dict[str, object]], repeats: int) -> float:
+    """Best time of ScoreTransactions called directly on the records as bare events (the baseline, not Azure)."""
+    from datetime import UTC, datetime
+
+    from benchmarks.direct import Out, context, eventhub_events
+    from functions.score import score_transactions
+
+    bodies = [orjson.dumps(r) for r in records]
+    times = []
+    for _ in range(repeats):
+        events = eventhub_events(bodies, [datetime.now(UTC)] * len(bodies))
+        started = time.perf_counter()
+        score_transactions(events, Out(), Out(), context())
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def seed_batch_seconds(records: Sequence[dict[str, object]], repeats: int) -> float:
+    """Best time of the seed's per-batch path on the same transactions."""
+    import joblib
+    import pandas as pd
+
+    pipeline = joblib.load(ROOT / "model" / "reference_pipeline.joblib")
+    pipeline.set_params(model__n_jobs=1)
+    bodies = [orjson.dumps(r) for r in records]
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        pipeline.predict(seed_frame(pd, [json.loads(b) for b in bodies]))
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the table; return 0."""
-    p = argparse.ArgumentParser(prog="python -m tools.measure_envelopes", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.bench_envelopes", description=__doc__.splitlines()[0])
     p.add_argument("--transactions", type=int, default=5000, help="transactions per invocation")
     p.add_argument("--repeats", type=int, default=7, help="invocations per row; the best counts")
     args = p.parse_args(argv)
@@ -91,7 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Warm-up invocation first: the model loads once per process.
             measure(size, fast, records[: max(size, 50)], 1)
             rows.append(measure(size, fast, records, args.repeats))
+    direct = direct_seconds(records, args.repeats)
+    seed = seed_batch_seconds(records, args.repeats)
     base = rows[0]
+    print(f"machine: {machine()}")
     print(f"ScoreTransactions through azure-functions-runtime, {args.transactions} transactions per invocation")
     print(
         "records/event  parser   events  µs/tx   tx/s/process  vs base  bytes/event  TU per 10k tx/s  ingress units/s"
@@ -102,6 +144,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{r.records_per_event:>13}  {'fast' if r.fast_time else 'library':<7} {r.events:>7}  "
             f"{r.us_per_transaction:6.2f}  {r.transactions_per_s:12,.0f}  {base.seconds / r.seconds:6.1f}x  "
             f"{r.mean_event_bytes:11,.0f}  {tus:15.2f}  {ingress:15,.0f}"
+        )
+    n = args.transactions
+    print(f"same transactions, bare events: direct call {direct / n * 1e6:.2f} µs/tx ({n / direct:,.0f} tx/s; not how")
+    print(f"  Azure runs it), seed per batch {seed / n * 1e6:.2f} µs/tx ({n / seed:,.0f} tx/s)")
+    fast_100 = next(r for r in rows if r.records_per_event == 100 and r.fast_time)
+    lib_100 = next(r for r in rows if r.records_per_event == 100 and not r.fast_time)
+    print()
+    print("targets:")
+    for row in (lib_100, fast_100):
+        label = "fast" if row.fast_time else "library"
+        ratio = row.transactions_per_s / base.transactions_per_s
+        print(
+            f"  100 records/event, {label} parser: {row.transactions_per_s:,.0f} tx/s per process "
+            f"(>= 100,000: {'met' if row.transactions_per_s >= 100_000 else 'missed'}), "
+            f"{ratio:.1f}x single-event library (>= 15x: {'met' if ratio >= 15 else 'missed'}); "
+            f"{row.transactions_per_s / (n / seed):.1f}x seed per batch"
         )
     return 0
 

@@ -101,6 +101,24 @@ class Cursor:
         return taken
 
 
+def seed_frame(pd: Any, records: list[dict[str, Any]]) -> Any:
+    """The seed's DataFrame of a batch, with the behavioural columns the pipeline also takes as "history unknown".
+
+    The reference pipeline is the bundled model as scikit-learn; it expects the behavioural features
+    too, which a client of the seed's design has no way to know, so they get the first-payment values
+    scoring uses when an account's history is unknown (one NumPy call, a small share of this path).
+    """
+    from shared.behaviour import no_history
+    from shared.features import behaviour_columns
+
+    df = pd.DataFrame(records).drop(columns=list(SEED_DROP), errors="ignore")
+    for name, values in behaviour_columns(no_history(df)).items():
+        df[name] = values
+    # The pipeline was fitted on months as Python ints in an object column; JSON gives int64.
+    df["month"] = df["month"].astype(object)
+    return df
+
+
 def seed_runners(bodies: Sequence[bytes]) -> tuple[Runner, Runner]:
     """The seed's scoring: json.loads, a pandas DataFrame, the full scikit-learn pipeline's predict."""
     import joblib
@@ -110,10 +128,7 @@ def seed_runners(bodies: Sequence[bytes]) -> tuple[Runner, Runner]:
     pipeline.set_params(model__n_jobs=1)
 
     def frame(records: list[dict[str, Any]]) -> Any:
-        df = pd.DataFrame(records).drop(columns=list(SEED_DROP))
-        # The pipeline was fitted on months as Python ints in an object column; JSON gives int64.
-        df["month"] = df["month"].astype(object)
-        return df
+        return seed_frame(pd, records)
 
     event_cursor, batch_cursor = Cursor(len(bodies)), Cursor(len(bodies))
 
@@ -145,7 +160,7 @@ class OursStats:
 
 def ours_runner(bodies: Sequence[bytes], stats: OursStats) -> Runner:
     """ScoreTransactions called directly; the events are built by the library's converter, untimed."""
-    from benchmarks.direct import Out, documents, eventhub_events
+    from benchmarks.direct import Out, context, documents, eventhub_events
     from functions.score import score_transactions
 
     start = datetime.now(UTC)
@@ -163,7 +178,7 @@ def ours_runner(bodies: Sequence[bytes], stats: OursStats) -> Runner:
         sequence += size
         scored, rejected = Out[Any](), Out[Any]()
         started = time.perf_counter()
-        score_transactions(events, scored, rejected)
+        score_transactions(events, scored, rejected, context())
         seconds = time.perf_counter() - started
         docs = documents(scored)
         if len(docs) + len(documents(rejected)) != size or any("reasons" not in d for d in docs):
@@ -244,7 +259,8 @@ class TelemetryCost:
         return (
             f"telemetry at batch {self.batch}, {len(self.off)} batches each, interleaved: off (default, no "
             f"connection string) p50 {off_ms:.3f} ms, mean {mean_off:.3f}; on (OpenTelemetry SDK, in-memory "
-            f"metric reader and tracer, {self.links} producer links per span) p50 {on_ms:.3f} ms, mean "
+            f"metric reader and tracer, span parented to the invocation's traceparent, {self.links} producer "
+            f"links per span) p50 {on_ms:.3f} ms, mean "
             f"{mean_on:.3f}; overhead per batch {on_ms - off_ms:+.3f} ms at p50 ({(on_ms - off_ms) / off_ms:+.1%}), "
             f"{mean_on - mean_off:+.3f} ms mean"
         )
@@ -265,7 +281,7 @@ def telemetry_cost(bodies: Sequence[bytes], batches: int, size: int = 1000) -> T
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     import functions.score as score_module
-    from benchmarks.direct import Out, eventhub_events
+    from benchmarks.direct import Out, context, eventhub_events
     from shared.telemetry import CONNECTION_SETTING, MAX_LINKS, OpenTelemetryTelemetry, get_telemetry
 
     if get_telemetry().enabled:
@@ -290,7 +306,7 @@ def telemetry_cost(bodies: Sequence[bytes], batches: int, size: int = 1000) -> T
             namespace["get_telemetry"] = lambda: on
         try:
             started = time.perf_counter()
-            fn(events, Out[Any](), Out[Any]())
+            fn(events, Out[Any](), Out[Any](), context())
             (cost.on if telemetry_on else cost.off).append(time.perf_counter() - started)
         finally:
             namespace["get_telemetry"] = get_telemetry
@@ -351,13 +367,13 @@ import azure.functions
 ta = time.perf_counter()
 import function_app
 from functions.score import score_transactions
-from benchmarks.direct import Out, eventhub_events
+from benchmarks.direct import Out, context, eventhub_events
 t1 = time.perf_counter()
 imported = sorted(m for m in ("xgboost", "sklearn", "pandas", "scipy") if m in sys.modules)
 events = eventhub_events(bodies, [datetime.now(UTC)] * len(bodies))
 t2 = time.perf_counter()
 scored, rejected = Out(), Out()
-score_transactions(events, scored, rejected)
+score_transactions(events, scored, rejected, context())
 t3 = time.perf_counter()
 print(json.dumps({
     "import_s": t1 - t0, "azure_functions_s": ta - t0, "first_batch_s": t3 - t2,

@@ -59,6 +59,11 @@ def eventhub_events(
     return events
 
 
+def context(trace_parent: str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01") -> Any:
+    """The part of the invocation context ScoreTransactions reads: the host's trace parent."""
+    return SimpleNamespace(trace_context=SimpleNamespace(trace_parent=trace_parent))
+
+
 def documents(out: Out[Any]) -> list[Any]:
     """What a function set on a Cosmos DB output."""
     return list(out.get())

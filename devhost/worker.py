@@ -162,6 +162,7 @@ class Worker:
         inputs: Mapping[str, Any],
         trigger_metadata: Mapping[str, Any] | None = None,
         retry_count: int | None = None,
+        trace_parent: str | None = None,
     ) -> bytes:
         """The `StreamingMessage` the host sends to invoke `name`, as the bytes gRPC carries."""
         p = self._protos
@@ -170,7 +171,9 @@ class Worker:
             function_id=self.function_ids[name],
             input_data=[p.ParameterBinding(name=k, data=v) for k, v in inputs.items()],
             trigger_metadata=dict(trigger_metadata or {}),
-            trace_context=p.RpcTraceContext(trace_parent=f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"),
+            trace_context=p.RpcTraceContext(
+                trace_parent=trace_parent or f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
+            ),
         )
         if retry_count is not None:
             request.retry_context.CopyFrom(p.RetryContext(retry_count=retry_count, max_retry_count=retry_count + 1))
@@ -191,9 +194,10 @@ class Worker:
         inputs: Mapping[str, Any],
         trigger_metadata: Mapping[str, Any] | None = None,
         retry_count: int | None = None,
+        trace_parent: str | None = None,
     ) -> Invocation:
         """Invoke a function by name with `TypedData` inputs by binding name; raise `WorkerError` on failure."""
-        wire = self.invocation_request(name, inputs, trigger_metadata, retry_count)
+        wire = self.invocation_request(name, inputs, trigger_metadata, retry_count, trace_parent)
         started = time.perf_counter()
         answer = self.invoke_bytes(wire)
         seconds = time.perf_counter() - started

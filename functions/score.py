@@ -99,8 +99,9 @@ def score_transactions(
     events: typing.List[func.EventHubEvent],  # noqa: UP006
     scored: func.Out[func.DocumentList],
     rejected: func.Out[func.DocumentList],
+    context: func.Context,
 ) -> None:
-    """Score the batch with the bundled model; every event becomes one scored or rejected document."""
+    """Score the batch with the bundled model; every transaction becomes one scored or rejected document."""
     started = time.perf_counter()
     batch = to_batch(events)
     telemetry = get_telemetry()
@@ -109,7 +110,10 @@ def score_transactions(
     model_version = "unavailable"
     settings = get_settings()
     limits = EnvelopeLimits(settings.max_event_bytes, settings.max_records_per_envelope)
-    with telemetry.batch_span(len(batch), batch.partition, producers):
+    # The worker does not carry the invocation's trace context into a sync function's thread, so the
+    # span is parented to it explicitly (shared/telemetry.py).
+    parent = context.trace_context.trace_parent if telemetry.enabled else None
+    with telemetry.batch_span(len(batch), batch.partition, producers, parent=parent):
         try:
             model = bundled_model.get()
             model_version = model.version

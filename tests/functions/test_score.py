@@ -144,8 +144,8 @@ def test_broken_model_rejects_batch_instead_of_losing_it(
 def test_telemetry_counts_batches_and_links_producers(
     functions_worker: Worker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With telemetry on, a batch adds to the scored/flagged/rejected counters (model version attached) and
-    its span links to the producers' traces from the events' Diagnostic-Id properties."""
+    """With telemetry on, a batch adds to the scored/flagged/rejected counters (model version attached); its
+    span is a child of the host's invocation trace and links to the producers' traces (Diagnostic-Id)."""
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
@@ -161,9 +161,14 @@ def test_telemetry_counts_batches_and_links_producers(
 
     bodies = [*_bodies(30), b"not json"]
     producer = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    scored, _ = score(functions_worker, bodies, properties=[{"Diagnostic-Id": producer}] * len(bodies))
+    invocation = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    message = eventhub_input(bodies, properties=[{"Diagnostic-Id": producer}] * len(bodies))
+    scored = functions_worker.invoke("ScoreTransactions", *message, trace_parent=invocation).documents("scored")
 
     (span,) = spans.get_finished_spans()
+    assert format(span.context.trace_id, "032x") == "0af7651916cd43dd8448eb211c80319c"
+    assert span.parent is not None
+    assert format(span.parent.span_id, "016x") == "b7ad6b7169203331"
     assert [format(link.context.trace_id, "032x") for link in span.links] == ["4bf92f3577b34da6a3ce929d0e0e4736"]
     data = reader.get_metrics_data()
     assert data is not None
