@@ -12,6 +12,7 @@ import azure.functions as func
 
 from functions import eventhub_time  # noqa: F401  # installs the enqueued-time override before any batch
 from shared.contract import EnvelopeLimits, Rejection
+from shared.history import get_history
 from shared.model import FraudModel, LazyModel, ModelIntegrityError, load_model
 from shared.scoring import EventBatch, reject_all, score_batch
 from shared.settings import get_settings
@@ -94,11 +95,18 @@ def to_documents(docs: list[dict[str, Any]]) -> func.DocumentList:
     database_name="%COSMOS_DATABASE%",
     container_name="%COSMOS_REJECTED_CONTAINER%",
 )
+@bp.cosmos_db_output(
+    arg_name="profiles",
+    connection="CosmosDBConnection",
+    database_name="%COSMOS_DATABASE%",
+    container_name="%COSMOS_PROFILES_CONTAINER%",
+)
 def score_transactions(
     # typing.List, not list: the worker refuses PEP 585 generics in binding annotations (README: worker).
     events: typing.List[func.EventHubEvent],  # noqa: UP006
     scored: func.Out[func.DocumentList],
     rejected: func.Out[func.DocumentList],
+    profiles: func.Out[func.DocumentList],
     context: func.Context,
 ) -> None:
     """Score the batch with the bundled model; every transaction becomes one scored or rejected document."""
@@ -117,13 +125,19 @@ def score_transactions(
         try:
             model = bundled_model.get()
             model_version = model.version
-            result = score_batch(batch, model, limits=limits)
+            history = get_history()
+            result = score_batch(batch, model, limits=limits, history=history)
         except ModelIntegrityError:
             # Already logged once by LazyModel; keep the events rather than skipping them.
             unavailable = Rejection("model", "model_unavailable", "the model artifact failed its check")
             result = reject_all(batch, unavailable, limits=limits)
         scored.set(to_documents(result.scored))
         rejected.set(to_documents(result.rejected))
+        if result.profiles:
+            # Written by the host after the function returns, like the scored documents; a redelivered
+            # batch finds its own payments in these states and computes the same features (shared/history.py).
+            profiles.set(to_documents(result.profiles))
+            history.remember(result.profiles)
     seconds = time.perf_counter() - started
     telemetry.record_batch(
         scored=len(result.scored),

@@ -193,6 +193,11 @@ def _check_timestamp(value: object) -> str:
     return value
 
 
+def check_timestamp(value: object) -> str:
+    """`value` if it is a contract timestamp (ISO 8601, UTC); otherwise `InvalidTransactionError`."""
+    return _check_timestamp(value)
+
+
 def _check_float(record: dict[str, Any], field: str) -> float:
     value = record.get(field)
     # bool is an int subclass; True is not an amount.

@@ -6,6 +6,12 @@ the transaction contract's feature fields and scored by the very code that score
 batches (`score_batch`), so both paths agree on every decision and reason. Identity fields are not
 required here: a client's `id` is echoed back whatever its type, and `date`/`timestamp` are
 ignored. A bad record gets a per-record error; only a bad request as a whole is an HTTP error.
+
+History: a record naming an `account_id` the app has seen is scored with that account's stored
+behaviour (its payments before the record's `timestamp`, or before now when it has none); the
+request's records of one account count as its latest payments, in order. Nothing is written: a
+query adds no payment to any history. A record without `account_id`, or with an unknown one, is
+scored with history unknown, as an account's first payment (features `behaviour.no_history`).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any, Final
 import orjson
 
 from shared import contract as c
+from shared.history import History
 from shared.model import FraudModel
 from shared.scoring import EventBatch, score_batch, utc_iso
 
@@ -56,7 +63,24 @@ def parse(body: bytes, content_type: str | None) -> list[Any]:
     return records
 
 
-def score_records(records: Sequence[Any], model: FraudModel, now: datetime | None = None) -> dict[str, Any]:
+def _account(record: dict[str, Any], i: int) -> str:
+    account = record.get(c.ACCOUNT_FIELD)
+    # A record without an account gets one of its own that no history holds: history unknown.
+    return account if isinstance(account, str) and account else f"request-{i}"
+
+
+def _timestamp(record: dict[str, Any], stamp: str) -> str:
+    """The record's own event time when it is a valid contract timestamp, else now (the seed sent none)."""
+    value = record.get(c.TIMESTAMP_FIELD)
+    try:
+        return c.check_timestamp(value)
+    except c.InvalidTransactionError:
+        return stamp
+
+
+def score_records(
+    records: Sequence[Any], model: FraudModel, now: datetime | None = None, history: History | None = None
+) -> dict[str, Any]:
     """Score records in order: probability, decision and reasons, or a per-record error."""
     moment = now or datetime.now(UTC)
     stamp = utc_iso(moment)
@@ -64,15 +88,21 @@ def score_records(records: Sequence[Any], model: FraudModel, now: datetime | Non
     for i, record in enumerate(records):
         if isinstance(record, dict):
             features = {k: v for k, v in record.items() if k not in _IDENTITY}
-            # Stand-in identity: the position, so two records with the client's same id stay apart.
-            record = {**features, c.ID_FIELD: str(i), c.TIMESTAMP_FIELD: stamp, c.ACCOUNT_FIELD: "request"}
+            # Stand-in id: the position, so two records with the client's same id stay apart and none
+            # can match a stored payment's id.
+            record = {
+                **features,
+                c.ID_FIELD: f"request-{i}",
+                c.TIMESTAMP_FIELD: _timestamp(record, stamp),
+                c.ACCOUNT_FIELD: _account(record, i),
+            }
         bodies.append(orjson.dumps(record))
     batch = EventBatch(bodies, [None] * len(bodies), list(range(len(bodies))), partition=None)
-    result = score_batch(batch, model, moment)
+    result = score_batch(batch, model, moment, history=history, write_state=False)
 
     answers: list[dict[str, Any]] = [{} for _ in records]
     for doc in result.scored:
-        answers[int(doc["id"])] = {
+        answers[doc["sequence_number"]] = {
             "fraud_probability": doc["fraud_probability"],
             "is_fraud": doc["is_flagged"],
             "reasons": doc["reasons"],

@@ -8,6 +8,12 @@ columns, each judged on its own, and an envelope that is itself at fault is one 
 Nothing here raises for bad input: the Functions host moves the checkpoint past a batch even when
 the function throws, so an exception would silently skip the rest of the batch.
 
+Each payment is scored with its account's behaviour (shared/behaviour.py): the accounts' stored
+states are read once per batch from a `History` (shared/history.py), the features come from the
+payments strictly before each one in event time, and the accounts' new states come back in
+`BatchResult.profiles` for the caller to write. If the store cannot be read, the batch is scored
+with history unknown and no state is written (so a stored history is never overwritten by less).
+
 The batch moves as columns, so per-event Python stays at what cannot be shared: one JSON decode per
 event, then `shared.columnar` checks each field for the whole batch (with `contract.validate`'s
 decisions), `features.encode` fills one float32 matrix, the booster predicts it in one call, and
@@ -32,9 +38,11 @@ from typing import Any, Final
 import numpy as np
 import orjson
 
+from shared import behaviour
 from shared import contract as c
 from shared.columnar import ValidBatch, validate_batch
-from shared.features import encode
+from shared.features import behaviour_columns, encode
+from shared.history import History, HistoryUnavailableError, profile_document
 from shared.model import FraudModel, ranked
 
 logger = logging.getLogger(__name__)
@@ -71,6 +79,10 @@ class BatchResult:
     scored: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     flagged: int = 0
+    profiles: list[dict[str, Any]] = field(default_factory=list)
+    """The new behaviour state of every account in the batch, as `profiles` documents to write."""
+    history: str = "off"
+    """`read` (states read from the store), `unavailable` (the store failed: history unknown) or `off`."""
 
 
 def utc_iso(moment: datetime) -> str:
@@ -409,18 +421,49 @@ def _scored_documents(
     ]
 
 
+def _behaviour(
+    valid: ValidBatch, history: History | None, now: str, write_state: bool
+) -> tuple[np.ndarray, list[dict[str, Any]], str]:
+    """(features per accepted record, profile documents to write, what happened to the history)."""
+    if history is None:
+        return behaviour.no_history(valid.numbers), [], "off"
+    payments = behaviour.Payments.of(
+        valid.ids, valid.account_ids, behaviour.timestamps_ms(valid.timestamps), valid.numbers
+    )
+    accounts = list(dict.fromkeys(valid.account_ids))
+    try:
+        states = history.states(accounts)
+    except HistoryUnavailableError:
+        logger.exception("account history unavailable: %d payments scored with history unknown", len(valid.ids))
+        return behaviour.no_history(valid.numbers), [], "unavailable"
+    features, new_states = behaviour.score_batch_features(payments, states)
+    profiles = [profile_document(a, state, now) for a, state in new_states.items()] if write_state else []
+    return features, profiles, "read"
+
+
 def score_batch(
-    batch: EventBatch, model: FraudModel, now: datetime | None = None, limits: c.EnvelopeLimits = DEFAULT_LIMITS
+    batch: EventBatch,
+    model: FraudModel,
+    now: datetime | None = None,
+    limits: c.EnvelopeLimits = DEFAULT_LIMITS,
+    history: History | None = None,
+    write_state: bool = True,
 ) -> BatchResult:
-    """Score a whole batch in one matrix; set aside every record (or envelope) that breaks the contract."""
+    """Score a whole batch in one matrix; set aside every record (or envelope) that breaks the contract.
+
+    With a `history`, each payment's behavioural features come from its account's stored state and
+    the new states are returned as profile documents (unless `write_state` is False: a query such as
+    POST /api/score reads history but adds nothing to it). Without one, history is unknown.
+    """
     stamp = utc_iso(now or datetime.now(UTC))
     slots = _decode(batch.bodies, limits)
     valid = validate_batch(slots.records, slots.rejections)
     rejected = _rejected_documents(batch, slots, valid.rejections, stamp, model.version)
     if not valid.positions:
-        return BatchResult(rejected=rejected)
+        return BatchResult(rejected=rejected, history="off" if history is None else "read")
 
-    x = encode(valid.numbers, model.spec)
+    features, profiles, history_note = _behaviour(valid, history, stamp, write_state)
+    x = encode({**valid.numbers, **behaviour_columns(features)}, model.spec)
     probabilities = model.predict_proba(x)
     # Compared in float64, as `probability >= threshold` reads on the stored document.
     flagged = probabilities.astype(np.float64) >= model.threshold
@@ -428,12 +471,23 @@ def score_batch(
     docs = _scored_documents(valid, batch, slots.events, probabilities.tolist(), flagged_list, model, stamp)
     flagged_rows = np.flatnonzero(flagged)
     explained = reason_lists(model.contributions(x[flagged_rows])) if flagged_rows.size else []
-    # Reasons go in last: a document holding a list is tracked by the garbage collector, and every
-    # collection triggered before this point would otherwise walk a thousand of them.
+    # The features each payment was scored with, on its document: what an analyst (or a replay
+    # check) reads back. Reasons go in last: a document holding a list or dict is tracked by the
+    # garbage collector, and every collection triggered before this point would walk them all.
+    names = behaviour.FEATURES
+    rows = features.tolist()
     next_reasons = iter(explained).__next__
-    for doc, is_flagged in zip(docs, flagged_list, strict=True):
-        doc["reasons"] = next_reasons() if is_flagged else []
-    return BatchResult(scored=docs, rejected=rejected, flagged=len(explained))
+    for doc, is_flagged, row in zip(docs, flagged_list, rows, strict=True):
+        values = dict(zip(names, row, strict=True))
+        doc["behaviour"] = values
+        if is_flagged:
+            reasons = next_reasons()
+            for reason in reasons:
+                reason["text"] = behaviour.describe(reason["field"], values, doc)
+            doc["reasons"] = reasons
+        else:
+            doc["reasons"] = []
+    return BatchResult(scored=docs, rejected=rejected, flagged=len(explained), profiles=profiles, history=history_note)
 
 
 def reason_lists(contributions: np.ndarray) -> list[list[dict[str, Any]]]:

@@ -98,6 +98,16 @@ class Settings:
     """Parse Event Hubs enqueued times with `functions.eventhub_time` instead of azure-functions' dozen
     `strptime` attempts (ENQUEUED_TIME_PARSER=fast|library); `library` switches the override off."""
 
+    # Per-account behaviour state (shared/history.py)
+    behaviour_state: str = "cosmos"
+    """Where each account's recent payments live between batches (BEHAVIOUR_STATE): `cosmos` (the
+    `profiles` container, read with the SDK and written by the output binding; exact under replays,
+    restarts and partition moves), `memory` (this process only: local runs) or `off` (history unknown)."""
+    cosmos_database: str = "fraud"
+    """The Cosmos DB database (COSMOS_DATABASE), as the bindings name it."""
+    profiles_container: str = "profiles"
+    """The container of per-account states, partition key /account_id (COSMOS_PROFILES_CONTAINER)."""
+
     # Publishing
     powerbi_push_url: str | None = None
     """Push URL of the Power BI streaming/push dataset; unset disables publishing (POWERBI_PUSH_URL)."""
@@ -131,6 +141,9 @@ class Settings:
             max_event_bytes=_int(env, "MAX_EVENT_BYTES", EVENT_HUBS_MAX_EVENT_BYTES, 1024, EVENT_HUBS_MAX_EVENT_BYTES),
             max_records_per_envelope=_int(env, "MAX_RECORDS_PER_ENVELOPE", 5000, 1, 100_000),
             fast_enqueued_time=_choice(env, "ENQUEUED_TIME_PARSER", ("fast", "library"), "fast") == "fast",
+            behaviour_state=_choice(env, "BEHAVIOUR_STATE", ("cosmos", "memory", "off"), "cosmos"),
+            cosmos_database=_optional_str(env, "COSMOS_DATABASE") or "fraud",
+            profiles_container=_optional_str(env, "COSMOS_PROFILES_CONTAINER") or "profiles",
             powerbi_push_url=None if unresolved else push_url,
             powerbi_url_unresolved=unresolved,
             powerbi_timeout_s=10.0 if timeout is None else timeout,

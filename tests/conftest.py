@@ -28,17 +28,29 @@ APP_SETTINGS = (
     "POWERBI_TIMEOUT_SECONDS",
     "POWERBI_PUBLISH",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "BEHAVIOUR_STATE",
+    "COSMOS_DATABASE",
+    "COSMOS_PROFILES_CONTAINER",
+    "CosmosDBConnection",
+    "CosmosDBConnection__accountEndpoint",
 )
 
 
 @pytest.fixture(autouse=True)
 def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test starts from default settings, whatever the developer's shell exports."""
+    from shared import history
+
     for name in APP_SETTINGS:
         monkeypatch.delenv(name, raising=False)
+    # The test host keeps account states in memory, fresh for each test; tests of the Cosmos DB
+    # store set BEHAVIOUR_STATE=cosmos and a connection themselves.
+    monkeypatch.setenv("BEHAVIOUR_STATE", "memory")
     get_settings.cache_clear()
+    history.reset()
     yield
     get_settings.cache_clear()
+    history.reset()
 
 
 @pytest.fixture

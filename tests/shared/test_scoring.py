@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from shared import behaviour
 from shared import contract as c
 from shared.features import encode, transactions_to_columns
 from shared.generator import TransactionGenerator
@@ -64,11 +65,13 @@ def oracle(batch: EventBatch, model: FraudModel, now: datetime) -> tuple[list[di
         valid.append((position, tx))
     if not valid:
         return [], rejected
-    x = encode(transactions_to_columns([tx for _, tx in valid]), model.spec)
+    columns = transactions_to_columns([tx for _, tx in valid])
+    x = encode(columns, model.spec)
+    unknown = behaviour.no_history(columns).tolist()  # no history given: every payment as an account's first
     probabilities = model.booster.inplace_predict(x, validate_features=False).tolist()
     contributions = xgboost_contributions(model.booster, x)
     scored = []
-    for (position, tx), p, row in zip(valid, probabilities, contributions, strict=True):
+    for (position, tx), p, row, features in zip(valid, probabilities, contributions, unknown, strict=True):
         flagged = p >= model.threshold
         order = np.argsort(-row, kind="stable")[:3]
         enqueued = batch.enqueued_times[position]
@@ -98,6 +101,7 @@ def oracle(batch: EventBatch, model: FraudModel, now: datetime) -> tuple[list[di
                 "enqueued_time": utc_iso(enqueued) if enqueued else None,
                 "partition": batch.partition,
                 "sequence_number": batch.sequence_numbers[position],
+                "behaviour": dict(zip(behaviour.FEATURES, features, strict=True)),
                 "reasons": [
                     {"field": FIELDS[j], "contribution": round(float(row[j]), 4)} for j in order if row[j] > 0.0
                 ]

@@ -46,6 +46,20 @@ def test_envelope_settings_are_parsed() -> None:
     assert not s.fast_enqueued_time
 
 
+def test_behaviour_state_settings() -> None:
+    """The state store defaults to Cosmos DB's `profiles` container; memory and off are the alternatives."""
+    default = Settings.from_env({})
+    assert (default.behaviour_state, default.cosmos_database, default.profiles_container) == (
+        "cosmos",
+        "fraud",
+        "profiles",
+    )
+    s = Settings.from_env({"BEHAVIOUR_STATE": "Memory", "COSMOS_DATABASE": "db2", "COSMOS_PROFILES_CONTAINER": "p"})
+    assert (s.behaviour_state, s.cosmos_database, s.profiles_container) == ("memory", "db2", "p")
+    with pytest.raises(SettingsError, match="BEHAVIOUR_STATE"):
+        Settings.from_env({"BEHAVIOUR_STATE": "redis"})
+
+
 def test_values_are_parsed() -> None:
     """Every setting is read and typed."""
     s = Settings.from_env(
