@@ -1,4 +1,4 @@
-"""Create the fraud database and its three containers in the local Cosmos DB emulator (docker-compose.yml).
+"""Create the fraud database and its containers in the local Cosmos DB emulator (docker-compose.yml).
 
 The Functions host does not create them (the Cosmos DB trigger runs with
 createLeaseContainerIfNotExists=false, as identity-based connections require on Azure), so run this
@@ -32,6 +32,7 @@ def containers(env: dict[str, str] | None = None) -> list[tuple[str, str]]:
         (env.get("COSMOS_SCORED_CONTAINER") or "scored", "/account_id"),
         (env.get("COSMOS_REJECTED_CONTAINER") or "rejected", "/id"),
         (env.get("COSMOS_HISTORY_CONTAINER") or "history", "/account_id"),
+        (env.get("COSMOS_PROFILES_CONTAINER") or "profiles", "/account_id"),
         (env.get("COSMOS_LEASE_CONTAINER") or "leases", "/id"),
     ]
 

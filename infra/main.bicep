@@ -65,7 +65,7 @@ param eventHubMaxThroughputUnits int = 4
 
 // ---- Cosmos DB --------------------------------------------------------------------------------
 
-@description('Database holding the four containers (COSMOS_DATABASE).')
+@description('Database holding the five containers (COSMOS_DATABASE).')
 param cosmosDatabaseName string = 'fraud'
 
 @description('Scored documents, partitioned by /account_id (COSMOS_SCORED_CONTAINER).')
@@ -77,12 +77,19 @@ param cosmosRejectedContainerName string = 'rejected'
 @description('Labelled, unscored history for retraining, partitioned by /account_id (COSMOS_HISTORY_CONTAINER).')
 param cosmosHistoryContainerName string = 'history'
 
+@description('Per-account behaviour state, one document per account, partitioned by /account_id (COSMOS_PROFILES_CONTAINER).')
+param cosmosProfilesContainerName string = 'profiles'
+
 @description('Change-feed leases of PublishToPowerBI, partitioned by /id (COSMOS_LEASE_CONTAINER).')
 param cosmosLeaseContainerName string = 'leases'
 
 @minValue(1000)
 @description('Autoscale ceiling of the scored container in RU/s; it idles at a tenth of this. About 8 RU per scored document with the indexing policy in modules/cosmos.bicep.')
 param cosmosScoredMaxThroughput int = 4000
+
+@minValue(1000)
+@description('Autoscale ceiling of the profiles container in RU/s. Per account in a batch: one read (about 1-2 RU) and one write (about 5-7 RU, nothing indexed); see docs/deploy.md, sizing.')
+param cosmosProfilesMaxThroughput int = 4000
 
 @description('Turn off key (local) authentication on the account: the app uses its identity only. Set false only for a tool that cannot sign in with Entra ID.')
 param cosmosDisableLocalAuth bool = true
@@ -127,6 +134,12 @@ param maxRecordsPerEnvelope string = '5000'
 @allowed(['fast', 'library'])
 @description('ENQUEUED_TIME_PARSER: fast parses enqueued times with the app\'s own parser; library uses azure-functions\' own.')
 param enqueuedTimeParser string = 'fast'
+
+// `memory` (shared/settings.py) is left out: Flex Consumption adds and removes instances and moves
+// partitions between them, and a state kept in one process would be lost or split on every move.
+@allowed(['cosmos', 'off'])
+@description('BEHAVIOUR_STATE: cosmos keeps each account\'s recent payments in the profiles container; off scores every payment with history unknown.')
+param behaviourState string = 'cosmos'
 
 @description('MODEL_DIR: empty uses the artifact deployed with the app.')
 param modelDir string = ''
@@ -206,8 +219,10 @@ module cosmos 'modules/cosmos.bicep' = {
     scoredContainerName: cosmosScoredContainerName
     rejectedContainerName: cosmosRejectedContainerName
     historyContainerName: cosmosHistoryContainerName
+    profilesContainerName: cosmosProfilesContainerName
     leaseContainerName: cosmosLeaseContainerName
     scoredMaxThroughput: cosmosScoredMaxThroughput
+    profilesMaxThroughput: cosmosProfilesMaxThroughput
     disableLocalAuth: cosmosDisableLocalAuth
   }
 }
@@ -297,6 +312,10 @@ var appSettings = {
   COSMOS_SCORED_CONTAINER: cosmos.outputs.scoredContainerName
   COSMOS_REJECTED_CONTAINER: cosmos.outputs.rejectedContainerName
   COSMOS_HISTORY_CONTAINER: cosmos.outputs.historyContainerName
+  // Read by the scorer with the Cosmos DB SDK (shared/history.py) through the same identity endpoint
+  // as the bindings, and written by its `profiles` output binding.
+  COSMOS_PROFILES_CONTAINER: cosmos.outputs.profilesContainerName
+  BEHAVIOUR_STATE: behaviourState
   COSMOS_LEASE_CONTAINER: cosmos.outputs.leaseContainerName
   GENERATE_MAX_COUNT: generateMaxCount
   GENERATOR_FRAUD_RATE: generatorFraudRate

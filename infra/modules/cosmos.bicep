@@ -1,6 +1,6 @@
-// Cosmos DB for NoSQL: the `fraud` database with the scored, rejected, history and leases containers.
-// Identity-based connections cannot create containers (the Cosmos DB trigger runs with
-// createLeaseContainerIfNotExists=false), so all three are created here.
+// Cosmos DB for NoSQL: the `fraud` database with the scored, rejected, history, profiles and leases
+// containers. Identity-based connections cannot create containers (the Cosmos DB trigger runs with
+// createLeaseContainerIfNotExists=false), so all of them are created here.
 // Types: https://learn.microsoft.com/azure/templates/microsoft.documentdb/2024-11-15/databaseaccounts
 //
 // Indexing is limited to the fields something queries. Every write updates the index of every
@@ -20,10 +20,14 @@ param databaseName string
 param scoredContainerName string
 param rejectedContainerName string
 param historyContainerName string
+param profilesContainerName string
 param leaseContainerName string
 
 @minValue(1000)
 param scoredMaxThroughput int
+
+@minValue(1000)
+param profilesMaxThroughput int
 
 param disableLocalAuth bool
 
@@ -171,6 +175,45 @@ resource history 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@
   }
 }
 
+// Per-account behaviour state (shared/history.py): one document per account, id = partition key =
+// account_id, written by ScoreTransactions' `profiles` output binding (an upsert by id) and read with
+// the SDK's `read_items` before each batch. Nothing filters on a document field, so no path is indexed.
+// Not indexingMode 'none': with several of a batch's accounts on one physical partition, the Python
+// SDK's read_items sends one query (`c.id = @id AND c.account_id = @pk OR ...`) instead of point reads,
+// and a query needs the index on id, which 'consistent' keeps whatever the paths ('id' and '_ts' are
+// always indexed in consistent mode: https://learn.microsoft.com/azure/cosmos-db/how-to-manage-indexing-policy;
+// 'none' is for containers read by id only and drops every index:
+// https://learn.microsoft.com/azure/cosmos-db/index-policy#indexing-mode). Excluding every path keeps
+// a write near the bare document cost, about 5-7 RU for the 1-3.5 KB states (docs/deploy.md, sizing;
+// https://learn.microsoft.com/azure/cosmos-db/understand-request-unit-consumption).
+resource profiles 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: profilesContainerName
+  properties: {
+    resource: {
+      id: profilesContainerName
+      partitionKey: {
+        paths: ['/account_id']
+        kind: 'Hash'
+        version: 2
+      }
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        includedPaths: []
+        excludedPaths: [
+          { path: '/*' }
+        ]
+      }
+    }
+    options: {
+      autoscaleSettings: {
+        maxThroughput: profilesMaxThroughput
+      }
+    }
+  }
+}
+
 // Partition key /id is what the Cosmos DB trigger requires of a lease container. Default indexing:
 // the change feed processor queries its few lease documents, and their writes are rare.
 resource leases 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
@@ -199,4 +242,5 @@ output databaseName string = database.name
 output scoredContainerName string = scored.name
 output rejectedContainerName string = rejected.name
 output historyContainerName string = history.name
+output profilesContainerName string = profiles.name
 output leaseContainerName string = leases.name

@@ -37,7 +37,9 @@ var roles = {
 }
 
 // CosmosDBConnection: Cosmos DB Built-in Data Contributor, a Cosmos data-plane role (not an Azure
-// RBAC role): read and write items, read the change feed, write the trigger's leases.
+// RBAC role): read and write items, read the change feed, write the trigger's leases. At account scope
+// it also covers the scorer's own SDK reads of the profiles container (shared/history.py: read_items,
+// which sends point reads or an id query: the role's containers/* and containers/items/* actions).
 var cosmosDataContributor = '00000000-0000-0000-0000-000000000002'
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {

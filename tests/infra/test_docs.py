@@ -83,13 +83,15 @@ def test_teardown_purges_and_service_principals_are_covered() -> None:
 
 
 def test_deployed_containers_are_listed_in_full() -> None:
-    """The docs name the four containers cosmos.bicep creates, history included (review D)."""
+    """deploy.md names every container cosmos.bicep creates, history and profiles included (review D)."""
     cosmos = _text(ROOT / "infra" / "modules" / "cosmos.bicep")
-    assert re.findall(r"param (\w+)ContainerName string", cosmos) == ["scored", "rejected", "history", "lease"]
+    params = re.findall(r"param (\w+)ContainerName string", cosmos)
+    assert params == ["scored", "rejected", "history", "profiles", "lease"]
     deploy = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
     row = next(line for line in deploy.splitlines() if line.startswith("| Cosmos DB for NoSQL"))
-    for container in ("scored", "rejected", "history", "leases"):
+    for container in ("scored", "rejected", "history", "profiles", "leases"):
         assert f"`{container}`" in row, container
+    assert "containers scored/rejected/history/profiles/leases" in deploy
     assert "`scored`, `rejected`, `history` and `leases`" in _text(ROOT / "README.md")
 
 

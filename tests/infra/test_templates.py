@@ -610,7 +610,7 @@ def _document_keys(path: Path) -> set[str]:
 
 
 def test_cosmos_containers_partition_keys_and_indexing() -> None:
-    """scored on /account_id, rejected and leases on /id; scored and rejected index only queried fields."""
+    """scored and profiles on /account_id, rejected and leases on /id; scored and rejected index only queried fields."""
     from shared.powerbi import ROW_SCHEMA
 
     main = bicep("main.bicep")
@@ -619,6 +619,7 @@ def test_cosmos_containers_partition_keys_and_indexing() -> None:
     expected = {
         "scored": ("cosmosScoredContainerName", "COSMOS_SCORED_CONTAINER", "/account_id"),
         "rejected": ("cosmosRejectedContainerName", "COSMOS_REJECTED_CONTAINER", "/id"),
+        "profiles": ("cosmosProfilesContainerName", "COSMOS_PROFILES_CONTAINER", "/account_id"),
         "leases": ("cosmosLeaseContainerName", "COSMOS_LEASE_CONTAINER", "/id"),
     }
     for symbol, (param, setting, key) in expected.items():
@@ -635,6 +636,78 @@ def test_cosmos_containers_partition_keys_and_indexing() -> None:
             assert re.fullmatch(r"/(\w+)/\?", path), path
             assert path.split("/")[1] in known, f"{symbol} indexes {path}, which its documents do not have"
     assert "indexingPolicy" not in cosmos["leases"].value["properties"]["resource"]
+
+
+def test_profiles_container_is_a_point_read_store_that_indexes_nothing() -> None:
+    """Behaviour state: id = partition key = account_id, read by id only, so every path is excluded; the
+    mode stays 'consistent' because the SDK's read_items queries by id, which 'none' could not serve."""
+    from shared.history import profile_document
+
+    cosmos = bicep("modules/cosmos.bicep")
+    resource = cosmos["profiles"].value["properties"]["resource"]
+    assert resource["partitionKey"]["paths"] == ["'/account_id'"]
+    document = profile_document("acct-1", {}, "2026-01-01T00:00:00.000Z")
+    assert document["id"] == document["account_id"] == "acct-1"
+    policy = resource["indexingPolicy"]
+    assert literal(policy["indexingMode"]) == "consistent"
+    assert policy["includedPaths"] == []
+    assert policy["excludedPaths"] == [{"path": "'/*'"}]
+    assert "compositeIndexes" not in policy
+    # No TTL: an account idle for a while must still find its state (features reach back 30 days).
+    assert "defaultTtl" not in resource
+    options = cosmos["profiles"].value["properties"]["options"]
+    assert options["autoscaleSettings"]["maxThroughput"] == "profilesMaxThroughput"
+    main = bicep("main.bicep")
+    params = main["cosmos"].value["params"]
+    assert params["profilesContainerName"] == "cosmosProfilesContainerName"
+    assert params["profilesMaxThroughput"] == "cosmosProfilesMaxThroughput"
+    assert main["cosmosProfilesMaxThroughput"].type == "int"
+    assert cosmos["output:profilesContainerName"].value == "profiles.name"
+
+
+def test_behaviour_state_settings_reach_the_app() -> None:
+    """The profiles container and BEHAVIOUR_STATE are app settings; the template offers only the stores
+    that survive instances coming and going, and its defaults are the code's."""
+    from shared.settings import Settings
+
+    settings = _app_settings()
+    main = bicep("main.bicep")
+    assert settings["COSMOS_PROFILES_CONTAINER"] == "cosmos.outputs.profilesContainerName"
+    assert settings["COSMOS_DATABASE"] == "cosmos.outputs.databaseName"
+    assert settings["BEHAVIOUR_STATE"] == "behaviourState"
+    state = main["behaviourState"]
+    assert "@allowed(['cosmos', 'off'])" in state.decorators
+    defaults = Settings()
+    assert literal(state.value) == defaults.behaviour_state == "cosmos"
+    assert literal(main["cosmosProfilesContainerName"].value) == defaults.profiles_container
+    assert literal(main["cosmosDatabaseName"].value) == defaults.cosmos_database
+    for allowed in ("cosmos", "off"):
+        assert Settings.from_env({"BEHAVIOUR_STATE": allowed}).behaviour_state == allowed
+
+
+def test_the_state_store_client_connects_like_the_bindings() -> None:
+    """shared/history.py builds its SDK client from the CosmosDBConnection settings: on Azure the
+    identity form the template sets (the app's system identity, so no client id), locally the
+    connection string the emulator settings hold."""
+    tree = ast.parse((ROOT / "shared" / "history.py").read_text())
+    read = {
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "get"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "env"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    }
+    assert read == {"CosmosDBConnection", "CosmosDBConnection__accountEndpoint", "CosmosDBConnection__clientId"}
+    settings = _app_settings()
+    assert settings["CosmosDBConnection__accountEndpoint"] == "cosmos.outputs.endpoint"
+    assert "CosmosDBConnection__clientId" not in settings
+    assert bicep("modules/functionapp.bicep")["app"].value["identity"] == {"type": "'SystemAssigned'"}
+    emulator = json.loads((ROOT / "emulators" / "local.settings.emulators.json").read_text())["Values"]
+    assert "AccountEndpoint=" in emulator["CosmosDBConnection"]
 
 
 def test_api_versions_are_dated_and_not_preview() -> None:
@@ -878,6 +951,7 @@ def test_emulator_files_match_the_app_settings() -> None:
             ("scored", "COSMOS_SCORED_CONTAINER"),
             ("rejected", "COSMOS_REJECTED_CONTAINER"),
             ("history", "COSMOS_HISTORY_CONTAINER"),
+            ("profiles", "COSMOS_PROFILES_CONTAINER"),
             ("leases", "COSMOS_LEASE_CONTAINER"),
         ]
     ]
