@@ -19,9 +19,12 @@ from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 SCORED = "scored"
 REJECTED = "rejected"
 HISTORY = "history"
+PROFILES = "profiles"
 # Rejected documents carry no account_id (a body that failed validation has none to trust), so
 # that container is partitioned on /id: every document has one, and it is how rejects are read.
-PARTITION_KEYS: Mapping[str, str] = MappingProxyType({SCORED: "/account_id", REJECTED: "/id", HISTORY: "/account_id"})
+PARTITION_KEYS: Mapping[str, str] = MappingProxyType(
+    {SCORED: "/account_id", REJECTED: "/id", HISTORY: "/account_id", PROFILES: "/account_id"}
+)
 
 # Properties the server (and Cosmos DB) adds to every stored item.
 SYSTEM_PROPERTIES = frozenset({"_rid", "_self", "_etag", "_ts", "_attachments", "_lsn"})

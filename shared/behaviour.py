@@ -15,10 +15,11 @@ the same stream. With no history (an unknown account, or a client that sends non
 are those of an account's first payment, which training sees for every new account and, by
 design, for a share of rows with history withheld (`model/train.py`).
 
-Exactness has one limit, set by the bound: a payment that arrives (or is redelivered) after more
-than `STATE_LIMIT - WINDOW` (20) newer payments of its own account were stored finds some of its
-predecessors evicted, and its features are computed from those still kept. A redelivered batch
-is within that limit unless one account made more than 20 payments in it.
+Exactness has one limit, set by the bound: a payment that arrives after more than
+`STATE_LIMIT - WINDOW` (20) newer payments of its own account were stored *in earlier batches*
+finds some of its predecessors evicted, and its features are computed from those still kept. The
+latest batch is always exact when redelivered (Event Hubs redelivers from the last checkpoint): a
+new state keeps the batch's payments and the `WINDOW` before the earliest of them, however many.
 """
 
 from __future__ import annotations
@@ -285,8 +286,11 @@ def score_batch_features(
     position[order] = owner
     wanted, back = np.unique(position[stored:], return_inverse=True)
     feats = _window(k, k.account, wanted)[back]
+    # Each account's earliest payment of this batch (a row of `k`): its predecessors stay in the state.
+    earliest = np.full(len(code_of), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(earliest, k.account[wanted], wanted)
     accounts = list(code_of)
-    return feats, {accounts[c_]: state for c_, state in _new_states(k).items()}
+    return feats, {accounts[c_]: state for c_, state in _new_states(k, earliest).items()}
 
 
 def _concat(parts: Sequence[Payments]) -> Payments:
@@ -295,8 +299,14 @@ def _concat(parts: Sequence[Payments]) -> Payments:
     )
 
 
-def _new_states(k: Payments) -> dict[int, dict[str, Any]]:
-    """Each account code's most recent `STATE_LIMIT` payments, from rows sorted by (account, time, id)."""
+def _new_states(k: Payments, earliest: np.ndarray) -> dict[int, dict[str, Any]]:
+    """Each account code's most recent `STATE_LIMIT` payments, from rows sorted by (account, time, id).
+
+    Never fewer than the batch's own payments of the account and the `WINDOW` before the earliest of
+    them (`earliest[code]`, a row of `k`): the latest batch, redelivered after its state was written,
+    then finds every predecessor it read the first time, however many payments the account made in
+    it. The next batch trims the state back to `STATE_LIMIT`.
+    """
     same = k.account
     starts = np.flatnonzero(np.r_[True, same[1:] != same[:-1]])
     ends = np.r_[starts[1:], same.size]
@@ -307,8 +317,9 @@ def _new_states(k: Payments) -> dict[int, dict[str, Any]]:
     }
     accounts = k.account.tolist()
     out: dict[int, dict[str, Any]] = {}
+    first_of_batch = earliest.tolist()
     for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-        lo = max(start, end - STATE_LIMIT)
+        lo = max(start, min(end - STATE_LIMIT, first_of_batch[accounts[start]] - WINDOW))
         out[accounts[start]] = {"v": STATE_VERSION, **{name: values[lo:end] for name, values in columns.items()}}
     return out
 

@@ -114,13 +114,11 @@ class CosmosHistory:
     def states(self, accounts: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not accounts:
             return {}
-        from azure.cosmos.exceptions import CosmosHttpResponseError
+        from azure.core.exceptions import AzureError
 
         try:
             items = self._container.read_items([(a, a) for a in accounts])
-        except CosmosHttpResponseError as exc:
-            raise HistoryUnavailableError(f"reading {len(accounts)} profiles failed: HTTP {exc.status_code}") from exc
-        except OSError as exc:  # connection refused, DNS, TLS: the store is unreachable
+        except (AzureError, OSError) as exc:  # HTTP errors past the SDK's retries, refused connections, TLS
             raise HistoryUnavailableError(f"reading {len(accounts)} profiles failed: {type(exc).__name__}") from exc
         return {str(item["account_id"]): item[STATE_FIELD] for item in items if STATE_FIELD in item}
 
@@ -180,10 +178,12 @@ def _history(kind: str) -> History:
 
 def get_history() -> History:
     """The process's state store, per BEHAVIOUR_STATE (built once; a Cosmos client is reused across batches)."""
+    from azure.core.exceptions import AzureError
+
     with _lock:
         try:
             return _history(get_settings().behaviour_state)
-        except (HistoryUnavailableError, ImportError, ValueError) as exc:
+        except (HistoryUnavailableError, ImportError, ValueError, AzureError, OSError) as exc:
             # Not cached: the next batch tries again. ValueError: a malformed connection string.
             return UnavailableHistory(f"the {get_settings().behaviour_state} state store is unavailable: {exc}")
 

@@ -102,15 +102,35 @@ def test_duplicates_within_a_batch_count_once(stream: b.Payments) -> None:
 
 
 def test_state_is_bounded_json_and_most_recent(stream: b.Payments) -> None:
-    """Each account keeps its STATE_LIMIT most recent payments, in event-time order, as plain JSON."""
-    _, states = incremental(stream, in_order(len(stream), 1000))
+    """Each account keeps its most recent payments, in event-time order, as plain JSON: STATE_LIMIT of them, or
+    more only to hold the last batch's own payments and the WINDOW before them."""
+    batches = in_order(len(stream), 1000)
+    _, states = incremental(stream, batches)
+    last = batches[-1]
     for account, state in states.items():
-        assert len(state["id"]) <= b.STATE_LIMIT
         mine = np.flatnonzero(stream.account == account)
-        latest = mine[np.argsort(stream.t_ms[mine], kind="stable")][-b.STATE_LIMIT :]
-        assert state["id"] == stream.id[latest].tolist()
+        ordered = mine[np.argsort(stream.t_ms[mine], kind="stable")]
+        in_last = int(np.isin(mine, last).sum())
+        bound = max(b.STATE_LIMIT, in_last + b.WINDOW)
+        assert min(len(mine), b.STATE_LIMIT) <= len(state["id"]) <= bound
+        assert state["id"] == stream.id[ordered[-len(state["id"]) :]].tolist()
         assert state["t_ms"] == sorted(state["t_ms"])
-    assert max(len(s["id"]) for s in states.values()) == b.STATE_LIMIT
+    assert max(len(s["id"]) for s in states.values()) >= b.STATE_LIMIT
+
+
+def test_a_burst_redelivered_is_exact(stream: b.Payments) -> None:
+    """An account with more payments in one batch than STATE_LIMIT - WINDOW: the batch redelivered after its state
+    was stored gets the very same features (the state kept every predecessor the first delivery read)."""
+    account = max(set(stream.account.tolist()), key=lambda a: int((stream.account == a).sum()))
+    mine = np.flatnonzero(stream.account == account)
+    mine = mine[np.argsort(stream.t_ms[mine], kind="stable")]
+    assert mine.size > b.STATE_LIMIT + 30
+    before, burst = mine[: mine.size - 35], mine[mine.size - 35 :]
+    _, states = incremental(stream, [before])
+    first, after = b.score_batch_features(stream.take(burst), states)
+    again, _ = b.score_batch_features(stream.take(burst), after)
+    assert np.array_equal(again, first)
+    assert np.array_equal(first, b.replay(stream.take(mine))[mine.size - 35 :])
 
 
 def test_features_read_only_the_past_of_the_same_account(stream: b.Payments) -> None:
