@@ -84,9 +84,16 @@ ROW_SCHEMA: Final[Mapping[str, str]] = MappingProxyType(
         "scored_at": "DateTime",
         "is_fraud": "Int64",
         "top_reason": "String",
+        "reasons_text": "String",
     }
 )
-"""Column name -> Power BI data type, in column order, for provisioning a matching table."""
+"""Column name -> Power BI data type, in column order, for provisioning a matching table.
+
+`top_reason` is the field that pushed hardest toward fraud, a short list of values a chart can group
+by; `reasons_text` is every reason in an analyst's words ("6 payments in the last hour; amount 12x
+usual"), for the table of latest flagged transactions. Numbers in the words would make a chart of them
+one slice per transaction, so the two stay apart."""
+REASONS_SEPARATOR: Final = "; "
 
 
 class RowError(ValueError):
@@ -137,16 +144,29 @@ def _flag(value: Any) -> bool:
     raise ValueError("not a boolean")
 
 
+def _reason_list(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    reasons = doc.get("reasons")
+    if not isinstance(reasons, Sequence) or isinstance(reasons, str):
+        return []
+    return [r for r in reasons if isinstance(r, Mapping)]
+
+
+def reasons_text(reasons: Sequence[Mapping[str, Any]]) -> str:
+    """The reasons in an analyst's words, strongest first; a reason without words (a document scored
+    before they existed) reads as its field name. Capped at Power BI's string limit."""
+    words = (str(r.get("text") or r.get("field") or "") for r in reasons)
+    return REASONS_SEPARATOR.join(w for w in words if w)[:MAX_STRING_CHARS]
+
+
 def to_row(doc: Mapping[str, Any]) -> dict[str, Any]:
     """Flatten a scored Cosmos document into one row matching `ROW_SCHEMA`.
 
-    Only dashboard columns are kept: balances, income and family fields stay out of Power BI.
+    Only dashboard columns are kept: balances, income and family fields stay out of Power BI, and so
+    does the document's `behaviour` (the features it was scored with); its effect shows in the reasons.
     """
     is_fraud = doc.get("is_fraud")
-    reasons = doc.get("reasons") or []
-    top_reason = ""
-    if isinstance(reasons, Sequence) and reasons and isinstance(reasons[0], Mapping):
-        top_reason = str(reasons[0].get("field") or "")
+    reasons = _reason_list(doc)
+    top_reason = str(reasons[0].get("field") or "") if reasons else ""
     return {
         "id": _field(doc, "id", str),
         "timestamp": _field(doc, "timestamp", str),
@@ -163,6 +183,7 @@ def to_row(doc: Mapping[str, Any]) -> dict[str, Any]:
         "scored_at": _field(doc, "scored_at", str),
         "is_fraud": None if is_fraud is None else _field(doc, "is_fraud", int),
         "top_reason": top_reason,
+        "reasons_text": reasons_text(reasons),
     }
 
 

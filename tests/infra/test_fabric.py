@@ -8,18 +8,47 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from shared.behaviour import FEATURES
 from shared.powerbi import ROW_SCHEMA
 
 pytestmark = pytest.mark.unit
 
-FABRIC = Path(__file__).resolve().parents[2] / "fabric"
+ROOT = Path(__file__).resolve().parents[2]
+FABRIC = ROOT / "fabric"
 KQL_TYPES = {"String": "string", "DateTime": "datetime", "Double": "real", "Int64": "long", "Boolean": "bool"}
-DERIVED = {"top_reason"}
-"""Power BI row columns computed from `reasons` rather than stored (FraudRows() derives it)."""
+DERIVED = {"top_reason", "reasons_text"}
+"""Power BI row columns computed from `reasons` rather than stored (FraudRows() derives them)."""
+DYNAMIC = {"reasons": "dynamic", "behaviour": "dynamic"}
+"""Document fields the table keeps whole: the reasons list and the behavioural features it was scored with."""
+
+
+@cache
+def _scored_documents() -> list[dict[str, Any]]:
+    """Documents as the scorer writes them today: bundled model, accounts with history in memory."""
+    from shared.generator import TransactionGenerator
+    from shared.history import MemoryHistory
+    from shared.model import load_model
+    from shared.scoring import EventBatch, score_batch
+
+    model = load_model(ROOT / "model")
+    transactions = TransactionGenerator(seed=11).generate(600, now=datetime(2026, 11, 21, tzinfo=UTC))
+    history = MemoryHistory()
+    docs: list[dict[str, Any]] = []
+    for start in range(0, len(transactions), 200):
+        bodies = [json.dumps(t).encode() for t in transactions[start : start + 200]]
+        result = score_batch(EventBatch.of_bodies(bodies), model, history=history)
+        history.remember(result.profiles)
+        docs.extend(result.scored)
+    assert any(d["is_flagged"] for d in docs)
+    assert not all(d["is_flagged"] for d in docs)
+    return docs
 
 
 def _commands() -> list[str]:
@@ -46,27 +75,39 @@ def _mapping() -> list[dict[str, object]]:
 
 
 def test_table_holds_every_power_bi_column_with_its_kql_type() -> None:
-    """The Eventhouse table has the dashboard columns Power BI gets, typed alike, plus the reasons array."""
+    """The Eventhouse table has the dashboard columns Power BI gets, typed alike, plus reasons and behaviour."""
     table = _table()
-    expected = {n: KQL_TYPES[t] for n, t in ROW_SCHEMA.items() if n not in DERIVED} | {"reasons": "dynamic"}
+    expected = {n: KQL_TYPES[t] for n, t in ROW_SCHEMA.items() if n not in DERIVED} | DYNAMIC
     assert table == expected
 
 
 def test_mapping_reads_each_column_from_the_document_field_of_its_name() -> None:
-    """Every column is mapped, from `$.<name>`, and every such field is one a scored document has."""
-    from shared.powerbi import to_row
-
+    """Every column is mapped, from `$.<name>`, and every such field is one the scorer's documents have,
+    flagged or not, with the JSON type the column's KQL type takes."""
     mapping = _mapping()
     assert [m["column"] for m in mapping] == list(_table())
     for entry in mapping:
         assert entry["Properties"] == {"Path": f"$.{entry['column']}"}
-    document_fields = {"reasons"} | {n for n in ROW_SCHEMA if n not in DERIVED}
-    document = dict.fromkeys(document_fields, 1) | {"is_flagged": True, "reasons": [{"field": "amount"}]}
-    assert to_row(document)["top_reason"] == "amount"
+    json_types: dict[str, tuple[type, ...]] = {
+        "string": (str,),
+        "datetime": (str,),
+        "real": (float, int),
+        "long": (int,),
+        "bool": (bool,),
+        "dynamic": (list, dict),
+    }
+    for doc in _scored_documents():
+        for column, kind in _table().items():
+            assert column in doc, f"scored documents have no {column!r}"
+            if doc[column] is not None:
+                assert isinstance(doc[column], json_types[kind]), (column, kind)
+        assert list(doc["behaviour"]) == list(FEATURES)
+        assert all(isinstance(v, float | int) for v in doc["behaviour"].values())
 
 
-def test_view_and_function_deduplicate_and_derive_top_reason() -> None:
-    """Replays collapse to one row per id; top_reason is the first reason's field; check rows are hidden."""
+def test_view_and_function_deduplicate_and_derive_the_reason_columns() -> None:
+    """Replays collapse to one row per id; top_reason is the first reason's field; reasons_text reads as
+    many reasons as the scorer keeps, words first, field as the fallback; check rows are hidden."""
     commands = _commands()
     (view,) = [c for c in commands if c.startswith(".create-or-alter materialized-view")]
     assert "summarize arg_max(scored_at, *) by id" in view
@@ -74,6 +115,24 @@ def test_view_and_function_deduplicate_and_derive_top_reason() -> None:
     assert "FraudRows()" in function
     assert "top_reason = tostring(reasons[0].field)" in function
     assert 'id != "provisioning-check"' in function
+    derived = re.findall(r"coalesce\(tostring\(reasons\[(\d)\]\.text\), tostring\(reasons\[(\d)\]\.field\)\)", function)
+    kept = max(len(d["reasons"]) for d in _scored_documents())
+    assert kept >= 1
+    assert [(str(i), str(i)) for i in range(3)] == derived
+    assert kept <= len(derived)
+    assert 'reasons_text = trim_end(@"(; )+", strcat_delim("; ",' in function
+
+
+def test_reasons_text_in_kql_reads_like_the_power_bi_column() -> None:
+    """The KQL derivation, replayed in Python on real documents, gives what shared.powerbi sends."""
+    from shared.powerbi import REASONS_SEPARATOR, to_row
+
+    assert REASONS_SEPARATOR == "; "
+    for doc in _scored_documents():
+        slots = [doc["reasons"][i] if i < len(doc["reasons"]) else {} for i in range(3)]
+        words = [str(r.get("text") or r.get("field") or "") for r in slots]
+        kql = re.sub(r"(; )+$", "", "; ".join(words))
+        assert kql == to_row(doc)["reasons_text"]
 
 
 def test_dashboard_queries_name_only_existing_columns() -> None:

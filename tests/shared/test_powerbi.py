@@ -8,15 +8,19 @@ import random
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 
 from shared.powerbi import (
+    MAX_STRING_CHARS,
     ROW_SCHEMA,
     PowerBIPushClient,
     PowerBIUnavailableError,
     RowError,
+    reasons_text,
     to_row,
 )
 from tests.fakes.powerbi_server import FakeClock, FakePowerBI, Fault
@@ -105,12 +109,71 @@ def test_to_row_maps_a_flagged_document() -> None:
         "scored_at": "2026-11-21T10:00:01.000Z",
         "is_fraud": 1,
         "top_reason": "category_recipient",
+        "reasons_text": "category_recipient; amount",
     }
+
+
+def test_to_row_carries_the_reasons_in_analyst_words() -> None:
+    """reasons_text joins the reasons' words strongest first; top_reason stays the field, for grouping."""
+    doc = _doc(
+        reasons=[
+            {"field": "payments_last_hour", "contribution": 2.1, "text": "6 payments in the last hour"},
+            {"field": "amount_to_usual", "contribution": 1.2, "text": "amount 12x usual"},
+            {"field": "first_foreign", "contribution": 0.3, "text": "first foreign payment"},
+        ],
+        behaviour={"payments_last_hour": 6.0, "amount_to_usual": 12.0, "first_foreign": 1.0},
+    )
+    row = to_row(doc)
+    assert row["reasons_text"] == "6 payments in the last hour; amount 12x usual; first foreign payment"
+    assert row["top_reason"] == "payments_last_hour"
+    assert "behaviour" not in row
+
+
+def test_reasons_text_falls_back_to_field_names_and_stays_under_the_string_limit() -> None:
+    """A reason without words (or with empty ones) reads as its field; junk entries are skipped; the
+    column never exceeds Power BI's 4,000 characters, which would get the whole row dropped."""
+    mixed = [
+        {"field": "amount", "contribution": 1.0, "text": ""},
+        "not a reason",
+        {"field": "first_foreign", "contribution": 0.5, "text": "first foreign payment"},
+        {"contribution": 0.1},
+    ]
+    assert to_row(_doc(reasons=mixed))["reasons_text"] == "amount; first foreign payment"
+    assert reasons_text([{"field": "x", "text": "y" * 5000}] * 2) == "y" * MAX_STRING_CHARS
+
+
+def test_rows_of_documents_the_scorer_writes_carry_its_words() -> None:
+    """End to end on the scorer's own output (bundled model, accounts with history in memory): every
+    flagged row's reasons_text is its document's reason words, in order; every row fits the schema."""
+    from shared.generator import TransactionGenerator
+    from shared.history import MemoryHistory
+    from shared.model import load_model
+    from shared.scoring import EventBatch, score_batch
+
+    model = load_model(Path(__file__).resolve().parents[2] / "model")
+    transactions = TransactionGenerator(seed=5).generate(600, now=datetime(2026, 11, 21, tzinfo=UTC))
+    history = MemoryHistory()
+    docs: list[dict[str, Any]] = []
+    for start in range(0, len(transactions), 200):
+        bodies = [json.dumps(t).encode() for t in transactions[start : start + 200]]
+        result = score_batch(EventBatch.of_bodies(bodies), model, history=history)
+        history.remember(result.profiles)
+        docs.extend(result.scored)
+    flagged = [d for d in docs if d["is_flagged"]]
+    assert flagged
+    assert all("behaviour" in d for d in docs)
+    for doc in docs:
+        row = to_row(doc)
+        assert list(row) == list(ROW_SCHEMA)
+        words = [r["text"] for r in doc["reasons"]]
+        assert all(words)
+        assert row["reasons_text"] == "; ".join(words)
+        assert row["top_reason"] == (doc["reasons"][0]["field"] if doc["reasons"] else "")
 
 
 @pytest.mark.parametrize("reasons", [None, [], "absent"])
 def test_to_row_without_label_or_reasons(reasons: Any) -> None:
-    """Unknown ground truth stays None and a missing or empty reason list gives an empty top_reason."""
+    """Unknown ground truth stays None and a missing or empty reason list gives empty reason columns."""
     doc = _doc(is_flagged=False, reasons=reasons)
     del doc["is_fraud"]
     if reasons == "absent":
@@ -118,6 +181,7 @@ def test_to_row_without_label_or_reasons(reasons: Any) -> None:
     row = to_row(doc)
     assert row["is_fraud"] is None
     assert row["top_reason"] == ""
+    assert row["reasons_text"] == ""
     assert row["is_flagged"] is False
 
 
