@@ -38,6 +38,8 @@ MAX_REJECT_REASONS: Final = 50
 _OTHER_REASON: Final = "other"
 _UNSPECIFIED_REASON: Final = "unspecified"
 _MAX_LABEL_CHARS: Final = 64
+# A reason's words ("12,345.67 spent in the last 24 hours") run longer than a field name.
+_MAX_TEXT_CHARS: Final = 120
 
 _CONTENT_TYPES: Final[Mapping[str, str]] = {
     ".html": "text/html; charset=utf-8",
@@ -67,16 +69,30 @@ def _label(value: Any) -> str:
     return str(value)[:_MAX_LABEL_CHARS]
 
 
+def _text(value: Any) -> str | None:
+    return str(value)[:_MAX_TEXT_CHARS] if value else None
+
+
 def _reasons(row: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The row's reasons as `{field, contribution}`; a bare `top_reason` when that is all there is."""
+    """The row's reasons as `{field, text, contribution}`; a bare `top_reason` when that is all there is.
+
+    `text` is the reason in an analyst's words ("6 payments in the last hour"); None for a document
+    scored before reasons had words, and the page then shows the field's name.
+    """
     raw = row.get("reasons")
     out: list[dict[str, Any]] = []
     if isinstance(raw, Sequence) and not isinstance(raw, str):
         for item in raw[:MAX_REASONS_PER_ROW]:
             if isinstance(item, Mapping) and item.get("field"):
-                out.append({"field": _label(item["field"]), "contribution": _finite(item.get("contribution"))})
+                out.append(
+                    {
+                        "field": _label(item["field"]),
+                        "text": _text(item.get("text")),
+                        "contribution": _finite(item.get("contribution")),
+                    }
+                )
     if not out and row.get("top_reason"):
-        out.append({"field": _label(row["top_reason"]), "contribution": None})
+        out.append({"field": _label(row["top_reason"]), "text": None, "contribution": None})
     return out
 
 

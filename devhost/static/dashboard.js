@@ -212,15 +212,17 @@
       badge.className = `badge ${item.is_fraud == null ? "badge-none" : item.is_fraud ? "badge-fraud" : "badge-legit"}`;
       badge.textContent = item.is_fraud == null ? "unlabelled" : item.is_fraud ? "fraud" : "legit";
       label.appendChild(badge);
-      const reasons = td(tr, null);
+      const reasons = td(tr, null, "reasons-cell");
       const chips = document.createElement("div");
       chips.className = "chips";
       for (const r of item.reasons) {
         const chip = document.createElement("span");
         chip.className = "chip";
         chip.dataset.testid = "reason";
+        chip.dataset.field = r.field;
         chip.title = r.field;
-        chip.append(FIELD_LABELS[r.field] || r.field.replaceAll("_", " "));
+        // The reason in an analyst's words; a document scored before reasons had words shows its field.
+        chip.append(r.text || FIELD_LABELS[r.field] || r.field.replaceAll("_", " "));
         if (r.contribution != null) {
           const b = document.createElement("b");
           b.textContent = `${r.contribution >= 0 ? "+" : ""}${r.contribution.toFixed(2)}`;

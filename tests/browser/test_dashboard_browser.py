@@ -93,7 +93,15 @@ def test_dashboard_updates_live(browser_context: BrowserContext, live_dashboard:
 
         rows = page.locator("[data-testid=flagged-rows] tr[data-id]")
         assert 1 <= rows.count() <= 25
-        assert rows.first.locator("[data-testid=reason]").count() >= 1
+        chips = rows.first.locator("[data-testid=reason]")
+        assert chips.count() >= 1
+        # Each chip reads as the scorer's words for its reason ("no account history", "amount: 4.93"),
+        # not as the feature's name, which is only the fallback for documents without words.
+        shown = chips.evaluate_all("els => els.map(e => [e.dataset.field, e.firstChild.textContent])")
+        for field, words in shown:
+            assert field
+            assert words.strip()
+            assert words not in (field, field.replace("_", " ")), shown
         assert page.locator("[data-testid=rejected-reasons] li[data-reason='body:invalid_json']").count() == 1
 
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)

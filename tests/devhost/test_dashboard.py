@@ -127,7 +127,7 @@ def test_latest_flagged_keeps_newest_25_with_their_reasons() -> None:
     latest = state.snapshot()["latest_flagged"]
     assert len(latest) == LATEST_FLAGGED
     assert [item["id"] for item in latest[:3]] == ["bare", "tx-3-9", "tx-3-8"]
-    assert latest[0]["reasons"] == [{"field": "amount", "contribution": None}]
+    assert latest[0]["reasons"] == [{"field": "amount", "text": None, "contribution": None}]
     assert latest[0]["is_fraud"] == 0
     assert latest[1] == {
         "id": "tx-3-9",
@@ -135,14 +135,35 @@ def test_latest_flagged_keeps_newest_25_with_their_reasons() -> None:
         "category": "gambling",
         "probability": 0.9,
         "reasons": [
-            {"field": "f0", "contribution": 1.0},
-            {"field": "f1", "contribution": 0.9},
-            {"field": "f2", "contribution": 0.8},
+            {"field": "f0", "text": None, "contribution": 1.0},
+            {"field": "f1", "text": None, "contribution": 0.9},
+            {"field": "f2", "text": None, "contribution": 0.8},
         ],
         "is_fraud": 1,
         "scored_at": "2026-11-21T10:00:00.200Z",
     }
     assert all(not item["id"].startswith("legit") for item in latest)
+
+
+def test_latest_flagged_carries_the_reasons_in_analyst_words() -> None:
+    """Each reason keeps its words next to its field; a reason without words has text None (the page
+    then shows the field); over-long words are cut, not dropped."""
+    state = DashboardState()
+    reasons = [
+        {"field": "payments_last_hour", "contribution": 2.1, "text": "6 payments in the last hour"},
+        {"field": "amount_to_usual", "contribution": 1.2, "text": "amount 12x usual"},
+        {"field": "amount", "contribution": 0.3},
+    ]
+    state.record_published([make_row(0.9, id="words", reasons=reasons, is_fraud=1)])
+    state.record_published([make_row(0.8, id="long", reasons=[{"field": "amount", "text": "x" * 500}])])
+    latest = state.snapshot()["latest_flagged"]
+    assert latest[1]["reasons"] == [
+        {"field": "payments_last_hour", "text": "6 payments in the last hour", "contribution": 2.1},
+        {"field": "amount_to_usual", "text": "amount 12x usual", "contribution": 1.2},
+        {"field": "amount", "text": None, "contribution": 0.3},
+    ]
+    (cut,) = latest[0]["reasons"]
+    assert 0 < len(cut["text"]) < 500
 
 
 def test_rates_and_series_follow_the_clock() -> None:
