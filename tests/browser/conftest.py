@@ -37,9 +37,13 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio event loop running on the main
+# thread while it is open, so every later test in the run that calls asyncio.run() would fail with
+# "cannot be called from a running event loop". Closed at the end of the browser module, it is gone
+# before the other test files run.
+@pytest.fixture(scope="module")
 def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
-    """A headless chromium context on a fresh user-data-dir, shared by the session's browser tests."""
+    """A headless chromium context on a fresh user-data-dir, shared by one module's browser tests."""
     missing = _missing()
     if missing is not None:
         message = f"{missing}; run `make test`, which installs what the browser tests need"
