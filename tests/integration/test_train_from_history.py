@@ -63,7 +63,7 @@ def test_main_trains_from_cosmos_history(cosmos_server: CosmosServer, cosmos_sin
     assert data["skipped_by_reason"] == {"amount:out_of_range": 1, "is_fraud:missing": 1}
     assert data["n_samples"] == HISTORY_DOCUMENTS
     assert data["observed_fraud_rate"] == pytest.approx(sum(d["is_fraud"] for d in documents) / HISTORY_DOCUMENTS)
-    assert set(metadata["baselines"]) == {"gradient_boosting", "logistic_regression"}
+    assert set(metadata["baselines"]) == {"gradient_boosting", "logistic_regression", "static_xgboost"}
 
     card = (tmp_path / MODEL_CARD_NAME).read_text(encoding="utf-8")
     assert f"`{cosmos_sink.database_name}/{HISTORY}`" in card
