@@ -29,6 +29,7 @@ from devhost.host_messages import cosmos_feed_input, eventhub_input, http_input
 from devhost.store import SQLiteStore
 from devhost.stream import EventStream, Partition, StoredEvent
 from devhost.worker import worker
+from shared import history
 from shared.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -193,12 +194,18 @@ class RunOptions:
     """Events kept per partition for replays, like a hub's retention: bounded so memory stays flat."""
     records_per_event: int = 1
     """Transactions per event the generator packs (GENERATOR_RECORDS_PER_EVENT); 1 sends bare transactions."""
+    behaviour_state: str | None = None
+    """BEHAVIOUR_STATE for the run. None: `cosmos` when the store is Cosmos DB and `CosmosDBConnection` is set
+    (the function reads the profiles container the runner writes, as on Azure), otherwise `memory` (the
+    states live in the worker process; the embedded store does not keep the profiles output)."""
 
 
 class Writes(Protocol):
     """Where the runner's output writes happen, in submission order, off the scoring loop."""
 
-    def upsert(self, scored: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> Future[float]: ...
+    def upsert(
+        self, scored: list[dict[str, Any]], rejected: list[dict[str, Any]], profiles: list[dict[str, Any]]
+    ) -> Future[float]: ...
     def commit_lease(self, name: str, position: int) -> object: ...
     def close(self) -> None: ...
 
@@ -210,13 +217,19 @@ class ThreadWrites:
         self._store = store
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
 
-    def _upsert(self, scored: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> float:
+    def _upsert(
+        self, scored: list[dict[str, Any]], rejected: list[dict[str, Any]], profiles: list[dict[str, Any]]
+    ) -> float:
         self._store.upsert("scored", scored)
         self._store.upsert("rejected", rejected)
+        if profiles:
+            self._store.upsert("profiles", profiles)
         return time.time()
 
-    def upsert(self, scored: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> Future[float]:
-        return self._pool.submit(self._upsert, scored, rejected)
+    def upsert(
+        self, scored: list[dict[str, Any]], rejected: list[dict[str, Any]], profiles: list[dict[str, Any]]
+    ) -> Future[float]:
+        return self._pool.submit(self._upsert, scored, rejected, profiles)
 
     def commit_lease(self, name: str, position: int) -> object:
         return self._pool.submit(self._store.commit_lease, name, position)
@@ -232,7 +245,11 @@ class ProcessWrites:
         self._store = store
         self._process = store.process_writer()
 
-    def upsert(self, scored: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> Future[float]:
+    def upsert(
+        self, scored: list[dict[str, Any]], rejected: list[dict[str, Any]], profiles: list[dict[str, Any]]
+    ) -> Future[float]:
+        # Profiles are not kept here: with the embedded store the states live in the worker process
+        # (BEHAVIOUR_STATE=memory), and writing a document per account per batch would only cost time.
         done = self._process.upsert_rows("scored", self._store.rows("scored", scored))
         if rejected:
             # One worker runs submissions in order, so this one finishing means both are stored.
@@ -259,7 +276,13 @@ class LocalPipeline:
         # local host's own choices (how many partitions its stream has, what the generator packs).
         os.environ["GENERATOR_RECORDS_PER_EVENT"] = str(options.records_per_event)
         os.environ["EVENT_HUB_PARTITION_COUNT"] = str(options.partitions)
+        database = getattr(store, "database_name", None)
+        cosmos = database is not None and bool(os.environ.get("CosmosDBConnection"))
+        os.environ["BEHAVIOUR_STATE"] = options.behaviour_state or ("cosmos" if cosmos else "memory")
+        if database is not None:
+            os.environ["COSMOS_DATABASE"] = database
         get_settings.cache_clear()
+        history.reset()
         self._worker = worker()
         self._stop = threading.Event()
         self._writes: Writes = ProcessWrites(store) if isinstance(store, SQLiteStore) else ThreadWrites(store)
@@ -322,7 +345,7 @@ class LocalPipeline:
         scored_docs, rejected_docs = result.documents("scored"), result.documents("rejected")
         # The host writes the outputs after the function returns, while the next invocation runs;
         # a writer thread does the same here (SQLite works outside the GIL), so storing overlaps scoring.
-        future = self._writes.upsert(scored_docs, rejected_docs)
+        future = self._writes.upsert(scored_docs, rejected_docs, result.documents("profiles"))
         self._pending.append(
             _PendingWrite(partition, batch[-1].sequence_number + 1, batch, scored_docs, rejected_docs, future)
         )
