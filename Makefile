@@ -64,9 +64,10 @@ soak: $(PY_STAMP)
 	$(PY) -m devhost.soak --events 1000000
 
 # Scoring speed: the seed's path vs ScoreTransactions vs the bare booster, cold start, installed size.
-bench: $(PY_STAMP)
+bench: $(PY_STAMP) $(NODE_STAMP)
 	$(PY) -m benchmarks.bench_scoring
 	$(PY) -m benchmarks.bench_envelopes
+	$(PY) -m benchmarks.bench_state
 
 # Sustained events/s and enqueue→stored latency of the local pipeline, embedded store.
 bench-pipeline: $(PY_STAMP)

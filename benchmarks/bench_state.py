@@ -24,6 +24,7 @@ import argparse
 import os
 import statistics
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -153,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tests.integration.cosmos_server import CosmosServer
 
     os.environ["REQUIRE_SERVICES"] = "1"  # a missing server is an error here, never a skip
+    # The local server's certificate is self-signed; checks are skipped for loopback only (shared/history.py).
+    warnings.filterwarnings("ignore", message="Unverified HTTPS request is being made to host '127.0.0.1'")
     generator = TransactionGenerator(seed=17, accounts=args.accounts)
     warm = generator.generate(args.accounts * 2)
     batches = [generator.generate(args.batch) for _ in range(args.repeats)]
