@@ -277,7 +277,7 @@ class LocalPipeline:
         os.environ["GENERATOR_RECORDS_PER_EVENT"] = str(options.records_per_event)
         os.environ["EVENT_HUB_PARTITION_COUNT"] = str(options.partitions)
         database = getattr(store, "database_name", None)
-        cosmos = database is not None and bool(os.environ.get("CosmosDBConnection"))
+        cosmos = database is not None and bool(os.environ.get("CosmosDBConnection"))  # noqa: SIM112
         os.environ["BEHAVIOUR_STATE"] = options.behaviour_state or ("cosmos" if cosmos else "memory")
         if database is not None:
             os.environ["COSMOS_DATABASE"] = database
