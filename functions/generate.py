@@ -17,6 +17,7 @@ partition when strict per-account order matters (README: envelopes).
 from __future__ import annotations
 
 import logging
+import threading
 import typing
 from functools import cache
 from typing import Any
@@ -47,8 +48,14 @@ def _generator() -> TransactionGenerator:
     return TransactionGenerator(fraud_rate=settings.fraud_rate, seed=settings.generator_seed)
 
 
+_generator_lock = threading.Lock()
+
+
 def _generate(count: int) -> tuple[list[dict[str, Any]], int]:
-    records = _generator().generate(count)
+    # The worker runs sync functions on a thread pool, so an HTTP call and a timer tick can generate at
+    # once; the customers' balances and the event-time clock are one stream, advanced one call at a time.
+    with _generator_lock:
+        records = _generator().generate(count)
     return records, sum(r["is_fraud"] for r in records)
 
 

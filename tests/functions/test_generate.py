@@ -124,3 +124,28 @@ def test_timer_sends_configured_count(functions_worker: Worker, monkeypatch: pyt
     assert len(bodies) == 7
     for body in bodies:
         c.validate(json.loads(body))
+
+
+def test_concurrent_calls_share_one_stream(functions_worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calls arriving at once (the worker's thread pool) draw whole, disjoint pieces of the one seeded stream."""
+    import threading
+
+    import functions.generate as generate
+    from shared.generator import TransactionGenerator
+
+    monkeypatch.setenv("GENERATOR_SEED", "11")
+    generate._generator.cache_clear()
+    ids: list[str] = []
+
+    def call() -> None:
+        reply = _post(functions_worker, params={"count": "200"})
+        ids.extend(json.loads(b)["id"] for b in reply.invocation.outputs["out"])
+
+    threads = [threading.Thread(target=call) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    generate._generator.cache_clear()
+    expected = [r["id"] for r in TransactionGenerator(seed=11).generate(1200)]
+    assert sorted(ids) == sorted(expected)
