@@ -134,9 +134,10 @@ def score_transactions(
         scored.set(to_documents(result.scored))
         rejected.set(to_documents(result.rejected))
         if result.profiles:
-            # Written by the host after the function returns, like the scored documents; a redelivered
-            # batch finds its own payments in these states and computes the same features (shared/history.py).
-            profiles.set(to_documents(result.profiles))
+            if history.output:
+                # Written by the host after the function returns, like the scored documents; a redelivered
+                # batch finds its own payments in these states: the same features (shared/history.py).
+                profiles.set(to_documents(result.profiles))
             history.remember(result.profiles)
     seconds = time.perf_counter() - started
     telemetry.record_batch(

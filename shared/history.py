@@ -45,6 +45,9 @@ class HistoryUnavailableError(RuntimeError):
 class History(Protocol):
     """Reads the stored state of accounts; `remember` is told the states a batch wrote."""
 
+    output: bool
+    """Whether the new states go out through the function's `profiles` output binding (Cosmos DB)."""
+
     def states(self, accounts: Sequence[str]) -> dict[str, dict[str, Any]]: ...
 
     def remember(self, documents: Sequence[Mapping[str, Any]]) -> None: ...
@@ -62,6 +65,8 @@ class UnavailableHistory:
     the next batch tries to set the store up again.
     """
 
+    output = False
+
     def __init__(self, reason: str) -> None:
         self.reason = reason
 
@@ -75,6 +80,8 @@ class UnavailableHistory:
 class NoHistory:
     """BEHAVIOUR_STATE=off: nothing is stored, every payment is scored with history unknown."""
 
+    output = False
+
     def states(self, accounts: Sequence[str]) -> dict[str, dict[str, Any]]:
         return {}
 
@@ -83,7 +90,13 @@ class NoHistory:
 
 
 class MemoryHistory:
-    """States in this process only (local runs): bounded, least recently used forgotten first."""
+    """States in this process only (local runs): bounded, least recently used forgotten first.
+
+    Nothing goes to the `profiles` output: no store would read it back, and encoding a document per
+    account per batch would only cost time.
+    """
+
+    output = False
 
     def __init__(self, max_accounts: int = MEMORY_ACCOUNTS) -> None:
         self._states: OrderedDict[str, dict[str, Any]] = OrderedDict()
@@ -107,6 +120,8 @@ class MemoryHistory:
 
 class CosmosHistory:
     """States read from the `profiles` container with the Cosmos DB SDK; written by the output binding."""
+
+    output = True
 
     def __init__(self, container: Any) -> None:
         self._container = container

@@ -90,11 +90,10 @@ def test_outputs_reach_the_host_as_json_arrays(functions_worker: Worker) -> None
     """Each Cosmos DB output comes back as TypedData.json holding one array, as the host's collector reads it."""
     result = functions_worker.invoke("ScoreTransactions", *eventhub_input([*_bodies(50), b"garbage"]))
     kinds = {b.name: b.data.WhichOneof("data") for b in result.response.output_data}
-    assert kinds == {"scored": "json", "rejected": "json", "profiles": "json"}
-    scored = result.documents("scored")
-    assert len(scored) == 50
+    # The profiles output goes to the host only with the Cosmos DB state store (tests/integration cover it).
+    assert kinds == {"scored": "json", "rejected": "json"}
+    assert len(result.documents("scored")) == 50
     assert len(result.documents("rejected")) == 1
-    assert {p["id"] for p in result.documents("profiles")} == {d["account_id"] for d in scored}
 
 
 def test_replayed_batch_yields_same_ids(functions_worker: Worker) -> None:
