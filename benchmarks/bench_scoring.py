@@ -28,6 +28,9 @@ import os
 # Single-threaded, whatever the machine: set before NumPy or XGBoost load their thread pools.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
+# Scoring alone, as the seed's path has no per-account state: history unknown. What the state adds per
+# transaction is measured by benchmarks/bench_state.py.
+os.environ["BEHAVIOUR_STATE"] = "off"
 
 import argparse  # noqa: E402 - after the thread settings on purpose
 import json  # noqa: E402
@@ -178,7 +181,7 @@ def ours_runner(bodies: Sequence[bytes], stats: OursStats) -> Runner:
         sequence += size
         scored, rejected = Out[Any](), Out[Any]()
         started = time.perf_counter()
-        score_transactions(events, scored, rejected, context())
+        score_transactions(events, scored, rejected, Out[Any](), context())
         seconds = time.perf_counter() - started
         docs = documents(scored)
         if len(docs) + len(documents(rejected)) != size or any("reasons" not in d for d in docs):
@@ -306,7 +309,7 @@ def telemetry_cost(bodies: Sequence[bytes], batches: int, size: int = 1000) -> T
             namespace["get_telemetry"] = lambda: on
         try:
             started = time.perf_counter()
-            fn(events, Out[Any](), Out[Any](), context())
+            fn(events, Out[Any](), Out[Any](), Out[Any](), context())
             (cost.on if telemetry_on else cost.off).append(time.perf_counter() - started)
         finally:
             namespace["get_telemetry"] = get_telemetry
@@ -373,7 +376,7 @@ imported = sorted(m for m in ("xgboost", "sklearn", "pandas", "scipy") if m in s
 events = eventhub_events(bodies, [datetime.now(UTC)] * len(bodies))
 t2 = time.perf_counter()
 scored, rejected = Out(), Out()
-score_transactions(events, scored, rejected, context())
+score_transactions(events, scored, rejected, Out(), context())
 t3 = time.perf_counter()
 print(json.dumps({
     "import_s": t1 - t0, "azure_functions_s": ta - t0, "first_batch_s": t3 - t2,
