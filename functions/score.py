@@ -133,7 +133,7 @@ def score_transactions(
             result = reject_all(batch, unavailable, limits=limits)
         scored.set(to_documents(result.scored))
         rejected.set(to_documents(result.rejected))
-        if result.profiles:
+        if result.profiles and history is not None:
             if history.output:
                 # Written by the host after the function returns, like the scored documents; a redelivered
                 # batch finds its own payments in these states: the same features (shared/history.py).

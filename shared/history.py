@@ -15,8 +15,8 @@ no input binding can take a list of accounts computed from the batch) and writte
 function's Cosmos DB output binding, so writes go the same way as the scored documents. Locally,
 `memory` keeps the states in the worker process: exact under replays in that process, gone with it.
 
-Choosing the store is an app setting (BEHAVIOUR_STATE = cosmos | memory | off); `off` scores every
-payment with history unknown, as an account's first payment.
+Choosing the store is an app setting (BEHAVIOUR_STATE = cosmos | memory | off); `off` (no store:
+`get_history()` is None) scores every payment with history unknown, as an account's first payment.
 """
 
 from __future__ import annotations
@@ -72,18 +72,6 @@ class UnavailableHistory:
 
     def states(self, accounts: Sequence[str]) -> dict[str, dict[str, Any]]:
         raise HistoryUnavailableError(self.reason)
-
-    def remember(self, documents: Sequence[Mapping[str, Any]]) -> None:
-        return None
-
-
-class NoHistory:
-    """BEHAVIOUR_STATE=off: nothing is stored, every payment is scored with history unknown."""
-
-    output = False
-
-    def states(self, accounts: Sequence[str]) -> dict[str, dict[str, Any]]:
-        return {}
 
     def remember(self, documents: Sequence[Mapping[str, Any]]) -> None:
         return None
@@ -182,8 +170,6 @@ _lock = threading.Lock()
 
 @cache
 def _history(kind: str) -> History:
-    if kind == "off":
-        return NoHistory()
     if kind == "memory":
         return MemoryHistory()
     import os
@@ -191,16 +177,22 @@ def _history(kind: str) -> History:
     return CosmosHistory(cosmos_container(get_settings(), os.environ))
 
 
-def get_history() -> History:
-    """The process's state store, per BEHAVIOUR_STATE (built once; a Cosmos client is reused across batches)."""
+def get_history() -> History | None:
+    """The process's state store, per BEHAVIOUR_STATE (built once; a Cosmos client is reused across batches).
+
+    None when BEHAVIOUR_STATE=off: every payment is scored with history unknown, as an account's first.
+    """
     from azure.core.exceptions import AzureError
 
+    kind = get_settings().behaviour_state
+    if kind == "off":
+        return None
     with _lock:
         try:
-            return _history(get_settings().behaviour_state)
+            return _history(kind)
         except (HistoryUnavailableError, ImportError, ValueError, AzureError, OSError) as exc:
             # Not cached: the next batch tries again. ValueError: a malformed connection string.
-            return UnavailableHistory(f"the {get_settings().behaviour_state} state store is unavailable: {exc}")
+            return UnavailableHistory(f"the {kind} state store is unavailable: {exc}")
 
 
 def reset() -> None:

@@ -224,3 +224,27 @@ def test_concurrent_first_invocations_load_the_model_once(
         t.join()
     assert results == [20, 20, 20, 20]
     assert loads == [1]
+
+
+def test_behaviour_state_off_scores_every_payment_as_first(
+    functions_worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BEHAVIOUR_STATE=off: history unknown for every payment, even an account's tenth in the same batch."""
+    import numpy as np
+
+    from shared import behaviour
+
+    monkeypatch.setenv("BEHAVIOUR_STATE", "off")
+    records = TransactionGenerator(seed=9, accounts=5).generate(60)
+    scored, _ = score(functions_worker, [json.dumps(r).encode() for r in records])
+    columns = {f: np.asarray([r[f] for r in records]) for f in ("amount", "old_balance")}
+    assert [list(d["behaviour"].values()) for d in scored] == behaviour.no_history(columns).tolist()
+
+
+def test_memory_state_carries_history_across_batches(functions_worker: Worker) -> None:
+    """With the test host's memory store, an account's later batch sees its earlier payments."""
+    records = TransactionGenerator(seed=9, accounts=5).generate(60)
+    first, _ = score(functions_worker, [json.dumps(r).encode() for r in records[:30]])
+    second, _ = score(functions_worker, [json.dumps(r).encode() for r in records[30:]], first_sequence_number=30)
+    assert all(d["behaviour"]["history_count"] > 0 for d in second)
+    assert first[0]["behaviour"]["history_count"] == 0
