@@ -34,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 STATE_FIELD: Final = "behaviour"
 """Where a profile document keeps the state (`behaviour.score_batch_features`'s form)."""
+READ_CHUNK: Final = 500
+"""Accounts per `read_items` call. The SDK turns one call into one query per physical partition,
+`(c.id = @i AND c.account_id = @p) OR ...`; bounded, that query stays small whatever the batch (a
+local cosmosdb-server overflowed its parser near 2,400 ids in one call)."""
 MEMORY_ACCOUNTS: Final = 500_000
 """Accounts the memory store keeps before forgetting the least recently used (~1 KB each)."""
 
@@ -120,7 +124,11 @@ class CosmosHistory:
         from azure.core.exceptions import AzureError
 
         try:
-            items = self._container.read_items([(a, a) for a in accounts])
+            items = [
+                item
+                for start in range(0, len(accounts), READ_CHUNK)
+                for item in self._container.read_items([(a, a) for a in accounts[start : start + READ_CHUNK]])
+            ]
         except (AzureError, OSError) as exc:  # HTTP errors past the SDK's retries, refused connections, TLS
             raise HistoryUnavailableError(f"reading {len(accounts)} profiles failed: {type(exc).__name__}") from exc
         return {str(item["account_id"]): item[STATE_FIELD] for item in items if STATE_FIELD in item}
