@@ -92,7 +92,7 @@ def test_deployed_containers_are_listed_in_full() -> None:
     for container in ("scored", "rejected", "history", "profiles", "leases"):
         assert f"`{container}`" in row, container
     assert "containers scored/rejected/history/profiles/leases" in deploy
-    assert "`scored`, `rejected`, `history` and `leases`" in _text(ROOT / "README.md")
+    assert "`scored`, `rejected`, `history`, `profiles` and `leases`" in _text(ROOT / "README.md")
 
 
 def test_local_runs_against_azure_use_their_own_consumer_group() -> None:
