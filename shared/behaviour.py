@@ -310,17 +310,14 @@ def _new_states(k: Payments, earliest: np.ndarray) -> dict[int, dict[str, Any]]:
     same = k.account
     starts = np.flatnonzero(np.r_[True, same[1:] != same[:-1]])
     ends = np.r_[starts[1:], same.size]
-    columns = {
-        "id": k.id.tolist(),
-        "t_ms": k.t_ms.tolist(),
-        **{name: getattr(k, name).tolist() for name in PAYMENT_FIELDS},
-    }
-    accounts = k.account.tolist()
+    codes = same[starts]
+    # Where each account's kept rows begin, for all accounts at once.
+    lows = np.maximum(starts, np.minimum(ends - STATE_LIMIT, earliest[codes] - WINDOW))
+    names = ("v", "id", "t_ms", *PAYMENT_FIELDS)
+    columns = [k.id.tolist(), k.t_ms.tolist(), *(getattr(k, name).tolist() for name in PAYMENT_FIELDS)]
     out: dict[int, dict[str, Any]] = {}
-    first_of_batch = earliest.tolist()
-    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-        lo = max(start, min(end - STATE_LIMIT, first_of_batch[accounts[start]] - WINDOW))
-        out[accounts[start]] = {"v": STATE_VERSION, **{name: values[lo:end] for name, values in columns.items()}}
+    for code_, lo, end in zip(codes.tolist(), lows.tolist(), ends.tolist(), strict=True):
+        out[code_] = dict(zip(names, [STATE_VERSION, *[values[lo:end] for values in columns]], strict=True))
     return out
 
 

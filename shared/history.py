@@ -28,6 +28,8 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, Final, Protocol
 
+import orjson
+
 from shared.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -91,20 +93,24 @@ class MemoryHistory:
     output = False
 
     def __init__(self, max_accounts: int = MEMORY_ACCOUNTS) -> None:
-        self._states: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        # Kept as JSON bytes, not dicts of lists: bytes are invisible to the garbage collector, so the
+        # collections every batch triggers do not walk ten containers per remembered account (measured:
+        # 60% of building the new states went to the collector with dicts kept here).
+        self._states: OrderedDict[str, bytes] = OrderedDict()
         self._max = max_accounts
         # The worker runs batches of several partitions at once on its thread pool.
         self._lock = threading.Lock()
 
     def states(self, accounts: Sequence[str]) -> dict[str, dict[str, Any]]:
         with self._lock:
-            return {a: s for a in accounts if (s := self._states.get(a)) is not None}
+            found = [(a, s) for a in accounts if (s := self._states.get(a)) is not None]
+        return {a: orjson.loads(s) for a, s in found}
 
     def remember(self, documents: Sequence[Mapping[str, Any]]) -> None:
+        encoded = [(doc["account_id"], orjson.dumps(doc[STATE_FIELD])) for doc in documents]
         with self._lock:
-            for doc in documents:
-                account = doc["account_id"]
-                self._states[account] = doc[STATE_FIELD]
+            for account, state in encoded:
+                self._states[account] = state
                 self._states.move_to_end(account)
             while len(self._states) > self._max:
                 self._states.popitem(last=False)
