@@ -1,15 +1,16 @@
 """Benchmark (part of `make bench`): what per-account behaviour state costs per transaction, through the worker.
 
-    python -m benchmarks.bench_state [--accounts 20000] [--batch 5000] [--repeats 5]
+    python -m benchmarks.bench_state [--accounts 5000] [--history 40] [--batch 5000] [--repeats 3]
 
 `ScoreTransactions` runs in the worker engine (devhost.worker) on the same transactions with
 BEHAVIOUR_STATE off (history unknown: the baseline), memory (states in the process) and cosmos
 (states read from a `@vercel/cosmosdb-server` on loopback with the Cosmos DB SDK, as on Azure; the
 server is the one the integration tests start, so `make setup` must have installed it), at 1 and
-100 records per event. Every account starts with stored history (a warm-up stream is scored first),
-as in steady state. Inside each invocation, the state reads (`History.states`) and the features
-(`behaviour.score_batch_features`) are timed by wrapping those names for the run; the rest of the
-difference to `off` is shaping and encoding the `profiles` output. The host's writes of that output
+100 records per event. Every account starts with a full stored history (its state after `--history`
+payments each, put in the store before timing), as in steady state. Inside each invocation, the
+state reads (`History.states`) and the features (`behaviour.score_batch_features`) are timed by
+wrapping those names for the run; the rest of the difference to `off` is the new states' shaping
+and, with Cosmos DB, encoding the `profiles` output. The host's writes of that output
 are timed apart (they happen after the function returns, outside its time).
 
 Request units are not measured (cosmosdb-server charges none): they are estimated per transaction
@@ -96,10 +97,24 @@ def bodies_of(records: Sequence[dict[str, Any]], per_event: int) -> list[bytes]:
     return [e.body for e in pack_envelopes(records, per_event, ["0"])]
 
 
+def warm_states(warm: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every account's state after its warm-up payments, as profile documents (the same for every mode)."""
+    from shared import behaviour
+    from shared.columnar import validate_batch
+    from shared.history import profile_document
+
+    valid = validate_batch(warm)
+    payments = behaviour.Payments.of(
+        valid.ids, valid.account_ids, behaviour.timestamps_ms(valid.timestamps), valid.numbers
+    )
+    _, states = behaviour.score_batch_features(payments, {})
+    return [profile_document(account, state, "2026-01-01T00:00:00.000Z") for account, state in states.items()]
+
+
 def run_mode(
-    mode: str, warm: list[dict[str, Any]], batches: list[list[dict[str, Any]]], per_event: int, store: Any | None
+    mode: str, profiles: list[dict[str, Any]], batches: list[list[dict[str, Any]]], per_event: int, store: Any | None
 ) -> Timings:
-    """Score the warm-up stream, then time each batch, with BEHAVIOUR_STATE=`mode`."""
+    """Start from the warm states, then time each batch, with BEHAVIOUR_STATE=`mode`."""
     from devhost.host_messages import eventhub_input
     from devhost.worker import worker
     from shared import history
@@ -109,40 +124,35 @@ def run_mode(
     get_settings.cache_clear()
     history.reset()
     engine = worker()
+    if mode == "memory":
+        store_in_process = history.get_history()
+        assert store_in_process is not None
+        store_in_process.remember(profiles)
+    elif store is not None:
+        store.upsert("profiles", profiles)
     sequence = 0
-
-    def deliver(records: list[dict[str, Any]], t: Timings | None) -> None:
-        nonlocal sequence
+    timings = Timings()
+    for records in batches:
         bodies = bodies_of(records, per_event)
         message = eventhub_input(bodies, partition="0", first_sequence_number=sequence)
         sequence += len(bodies)
-        if t is None:
+        with instrumented(timings):
             result = engine.invoke("ScoreTransactions", *message)
-        else:
-            with instrumented(t):
-                result = engine.invoke("ScoreTransactions", *message)
-            t.totals.append(result.seconds)
-        profiles = result.documents("profiles")
-        if t is not None:
-            t.profiles += len(profiles)
-            t.profile_bytes += sum(len(orjson.dumps(p)) for p in profiles)
-        if store is not None and profiles:
+        timings.totals.append(result.seconds)
+        written = result.documents("profiles")
+        timings.profiles += len(written)
+        timings.profile_bytes += sum(len(orjson.dumps(p)) for p in written)
+        if store is not None and written:
             started = time.perf_counter()
-            store.upsert("profiles", profiles)  # the host's write of the output binding
-            if t is not None:
-                t.host_writes += time.perf_counter() - started
-
-    for chunk in range(0, len(warm), 5000):
-        deliver(warm[chunk : chunk + 5000], None)
-    timings = Timings()
-    for batch in batches:
-        deliver(batch, timings)
+            store.upsert("profiles", written)  # the host's write of the output binding
+            timings.host_writes += time.perf_counter() - started
     return timings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench_state", description=__doc__.splitlines()[0])
     p.add_argument("--accounts", type=int, default=5000)
+    p.add_argument("--history", type=int, default=40, help="payments per account before the timed batches")
     p.add_argument("--batch", type=int, default=5000, help="transactions per invocation")
     p.add_argument("--repeats", type=int, default=3, help="timed invocations per configuration")
     args = p.parse_args(argv)
@@ -157,15 +167,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The local server's certificate is self-signed; checks are skipped for loopback only (shared/history.py).
     warnings.filterwarnings("ignore", message="Unverified HTTPS request is being made to host '127.0.0.1'")
     generator = TransactionGenerator(seed=17, accounts=args.accounts)
-    warm = generator.generate(args.accounts * 2)
+    warm = generator.generate(args.accounts * args.history)
+    profiles = warm_states(warm)
     batches = [generator.generate(args.batch) for _ in range(args.repeats)]
     n = args.batch * args.repeats
     accounts_per_tx = statistics.fmean(len({r["account_id"] for r in b}) / len(b) for b in batches)
 
     print(f"machine: {machine()}")
     print(
-        f"ScoreTransactions through azure-functions-runtime; {args.accounts:,} accounts, {len(warm):,} payments of "
-        f"history first, then {args.repeats} invocations of {args.batch:,} transactions ({accounts_per_tx:.2f} "
+        f"ScoreTransactions through azure-functions-runtime; {args.accounts:,} accounts with {args.history} payments "
+        f"of history each, then {args.repeats} invocations of {args.batch:,} transactions ({accounts_per_tx:.2f} "
         "distinct accounts per transaction)"
     )
     print(
@@ -183,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     database = f"bench-{uuid.uuid4().hex[:8]}"
                     os.environ["COSMOS_DATABASE"] = database
                     store = CosmosStore(server.client(), database)
-                t = run_mode(mode, warm, batches, per_event, store)
+                t = run_mode(mode, profiles, batches, per_event, store)
                 summary[(per_event, mode)] = t
                 off = summary[(per_event, "off")]
                 us = sum(t.totals) / n * 1e6
