@@ -183,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{'records/event':>13} {'state':<7} {'µs/tx':>7} {'vs off':>8} {'reads':>7} {'features':>9} "
         f"{'output':>7} {'host write':>11} {'state bytes/account':>20}"
     )
+    run_mode("off", [], [generator.generate(500)], 1, None)  # loads the model, untimed, as a warm worker has
     with CosmosServer() as server:
         connection = f"AccountEndpoint={server.endpoint};AccountKey={server.key};"
         os.environ["CosmosDBConnection"] = connection  # noqa: SIM112 - the app setting's own name
