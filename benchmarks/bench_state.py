@@ -103,11 +103,16 @@ def warm_states(warm: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from shared.columnar import validate_batch
     from shared.history import profile_document
 
-    valid = validate_batch(warm)
-    payments = behaviour.Payments.of(
-        valid.ids, valid.account_ids, behaviour.timestamps_ms(valid.timestamps), valid.numbers
-    )
-    _, states = behaviour.score_batch_features(payments, {})
+    states: dict[Any, dict[str, Any]] = {}
+    # In batches, as serving built them: a state keeps its latest batch whole, so one batch of everything
+    # would leave a busy account with all its payments instead of STATE_LIMIT of them.
+    for start in range(0, len(warm), 5000):
+        valid = validate_batch(warm[start : start + 5000])
+        payments = behaviour.Payments.of(
+            valid.ids, valid.account_ids, behaviour.timestamps_ms(valid.timestamps), valid.numbers
+        )
+        _, new = behaviour.score_batch_features(payments, states)
+        states.update(new)
     return [profile_document(account, state, "2026-01-01T00:00:00.000Z") for account, state in states.items()]
 
 
