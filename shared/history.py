@@ -93,10 +93,10 @@ class MemoryHistory:
     output = False
 
     def __init__(self, max_accounts: int = MEMORY_ACCOUNTS) -> None:
-        # Kept as JSON bytes, not dicts of lists: bytes are invisible to the garbage collector, so the
+        # Kept as JSON text, not dicts of lists: strings are invisible to the garbage collector, so the
         # collections every batch triggers do not walk ten containers per remembered account (measured:
         # 60% of building the new states went to the collector with dicts kept here).
-        self._states: OrderedDict[str, bytes] = OrderedDict()
+        self._states: OrderedDict[str, str] = OrderedDict()
         self._max = max_accounts
         # The worker runs batches of several partitions at once on its thread pool.
         self._lock = threading.Lock()
@@ -107,7 +107,9 @@ class MemoryHistory:
         return {a: orjson.loads(s) for a, s in found}
 
     def remember(self, documents: Sequence[Mapping[str, Any]]) -> None:
-        encoded = [(doc["account_id"], orjson.dumps(doc[STATE_FIELD])) for doc in documents]
+        # As str: orjson's bytes keep their growth buffer (measured: 8.6 KB held per 2.2 KB state, the
+        # soak's memory grew 46%), while decoding to str allocates exactly what the text needs.
+        encoded = [(doc["account_id"], orjson.dumps(doc[STATE_FIELD]).decode()) for doc in documents]
         with self._lock:
             for account, state in encoded:
                 self._states[account] = state
