@@ -40,8 +40,9 @@ READ_CHUNK: Final = 500
 """Accounts per `read_items` call. The SDK turns one call into one query per physical partition,
 `(c.id = @i AND c.account_id = @p) OR ...`; bounded, that query stays small whatever the batch (a
 local cosmosdb-server overflowed its parser near 2,400 ids in one call)."""
-MEMORY_ACCOUNTS: Final = 500_000
-"""Accounts the memory store keeps before forgetting the least recently used (~1 KB each)."""
+MEMORY_ACCOUNTS: Final = 100_000
+"""Accounts the memory store keeps before forgetting the least recently used (up to ~3 KB each: at
+most ~300 MB for a local run; the generator's population is 10,000 accounts)."""
 
 
 class HistoryUnavailableError(RuntimeError):
