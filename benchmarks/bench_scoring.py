@@ -215,7 +215,7 @@ def worker_runner(bodies: Sequence[bytes], splits: dict[int, Split]) -> Runner:
         sequence += size
         split = splits.setdefault(size, Split())
         with instrumented(split):
-            answer = invoke_timed(engine, wire, split, size, size)
+            answer = invoke_timed(engine, wire, split, size)
         response = InvocationResponse.FromString(answer)
         if response.result.status != StatusResult.Success:
             raise SystemExit(f"ScoreTransactions failed in the worker: {response.result.exception.message}")

@@ -31,7 +31,6 @@ class Split:
     function: float = 0.0
     encode: float = 0.0
     totals: list[float] = field(default_factory=list)
-    events: int = 0
     transactions: int = 0
 
     def per_transaction_us(self) -> dict[str, float]:
@@ -82,11 +81,10 @@ def request_bytes(
     return worker.invocation_request("ScoreTransactions", inputs, metadata)
 
 
-def invoke_timed(worker: Worker, wire: bytes, split: Split, events: int, transactions: int) -> bytes:
+def invoke_timed(worker: Worker, wire: bytes, split: Split, transactions: int) -> bytes:
     """One invocation from request bytes to response bytes, added to `split`."""
     started = time.perf_counter()
     answer = worker.invoke_bytes(wire)
     split.totals.append(time.perf_counter() - started)
-    split.events += events
     split.transactions += transactions
     return answer

@@ -70,10 +70,10 @@ def open_store(kind: str, data_dir: Path, keep: bool) -> Store:
         from azure.cosmos import CosmosClient
 
         from devhost.cosmos_store import CosmosStore
+        from shared.history import is_loopback
 
         # Emulators on this machine use self-signed certificates; never skip checks for a remote host.
-        local = any(h in connection for h in ("://localhost", "://127.0.0.1", "://[::1]"))
-        client = CosmosClient.from_connection_string(connection, connection_verify=not local)
+        client = CosmosClient.from_connection_string(connection, connection_verify=not is_loopback(connection))
         database = os.environ.get("COSMOS_DATABASE", "fraud")
         print(f"store: Cosmos DB database {database!r}")
         return CosmosStore(client, database)

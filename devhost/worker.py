@@ -161,7 +161,6 @@ class Worker:
         name: str,
         inputs: Mapping[str, Any],
         trigger_metadata: Mapping[str, Any] | None = None,
-        retry_count: int | None = None,
         trace_parent: str | None = None,
     ) -> bytes:
         """The `StreamingMessage` the host sends to invoke `name`, as the bytes gRPC carries."""
@@ -175,8 +174,6 @@ class Worker:
                 trace_parent=trace_parent or f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
             ),
         )
-        if retry_count is not None:
-            request.retry_context.CopyFrom(p.RetryContext(retry_count=retry_count, max_retry_count=retry_count + 1))
         wire: bytes = p.StreamingMessage(invocation_request=request).SerializeToString()
         return wire
 
@@ -193,11 +190,10 @@ class Worker:
         name: str,
         inputs: Mapping[str, Any],
         trigger_metadata: Mapping[str, Any] | None = None,
-        retry_count: int | None = None,
         trace_parent: str | None = None,
     ) -> Invocation:
         """Invoke a function by name with `TypedData` inputs by binding name; raise `WorkerError` on failure."""
-        wire = self.invocation_request(name, inputs, trigger_metadata, retry_count, trace_parent)
+        wire = self.invocation_request(name, inputs, trigger_metadata, trace_parent)
         started = time.perf_counter()
         answer = self.invoke_bytes(wire)
         seconds = time.perf_counter() - started
@@ -206,11 +202,6 @@ class Worker:
         outputs = {b.name: decode_typed_data(b.data) for b in response.output_data}
         returned = decode_typed_data(response.return_value) if response.HasField("return_value") else None
         return Invocation(outputs, returned, seconds, response)
-
-    def close(self) -> None:
-        self._engine.stop_threadpool_executor()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
 
 
 _lock = threading.Lock()

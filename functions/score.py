@@ -121,11 +121,11 @@ def score_transactions(
     # The worker does not carry the invocation's trace context into a sync function's thread, so the
     # span is parented to it explicitly (shared/telemetry.py).
     parent = context.trace_context.trace_parent if telemetry.enabled else None
+    history = get_history()
     with telemetry.batch_span(len(batch), batch.partition, producers, parent=parent):
         try:
             model = bundled_model.get()
             model_version = model.version
-            history = get_history()
             result = score_batch(batch, model, limits=limits, history=history)
         except ModelIntegrityError:
             # Already logged once by LazyModel; keep the events rather than skipping them.

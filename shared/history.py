@@ -146,7 +146,8 @@ class CosmosHistory:
         return None  # the function's output binding writes them
 
 
-def _is_loopback(endpoint: str) -> bool:
+def is_loopback(endpoint: str) -> bool:
+    """Whether an endpoint (or a connection string holding one) is this machine: emulators, local servers."""
     return any(host in endpoint for host in ("://localhost", "://127.0.0.1", "://[::1]"))
 
 
@@ -167,14 +168,14 @@ def cosmos_container(settings: Settings, env: Mapping[str, str]) -> Any:
     connection = env.get("CosmosDBConnection", "")
     endpoint = env.get("CosmosDBConnection__accountEndpoint", "")
     if connection:
-        verify = not _is_loopback(_connection_string_endpoint(connection))
+        verify = not is_loopback(_connection_string_endpoint(connection))
         client = CosmosClient.from_connection_string(connection, connection_verify=verify)
     elif endpoint:
         from azure.identity import DefaultAzureCredential
 
         client_id = env.get("CosmosDBConnection__clientId") or None
         credential = DefaultAzureCredential(managed_identity_client_id=client_id)
-        client = CosmosClient(endpoint, credential=credential, connection_verify=not _is_loopback(endpoint))
+        client = CosmosClient(endpoint, credential=credential, connection_verify=not is_loopback(endpoint))
     else:
         raise HistoryUnavailableError(
             "BEHAVIOUR_STATE=cosmos needs CosmosDBConnection or CosmosDBConnection__accountEndpoint"
@@ -199,11 +200,11 @@ def get_history() -> History | None:
 
     None when BEHAVIOUR_STATE=off: every payment is scored with history unknown, as an account's first.
     """
-    from azure.core.exceptions import AzureError
-
     kind = get_settings().behaviour_state
     if kind == "off":
         return None
+    from azure.core.exceptions import AzureError
+
     with _lock:
         try:
             return _history(kind)

@@ -81,8 +81,6 @@ class BatchResult:
     flagged: int = 0
     profiles: list[dict[str, Any]] = field(default_factory=list)
     """The new behaviour state of every account in the batch, as `profiles` documents to write."""
-    history: str = "off"
-    """`read` (states read from the store), `unavailable` (the store failed: history unknown) or `off`."""
 
 
 def utc_iso(moment: datetime) -> str:
@@ -423,10 +421,10 @@ def _scored_documents(
 
 def _behaviour(
     valid: ValidBatch, history: History | None, now: str, write_state: bool
-) -> tuple[np.ndarray, list[dict[str, Any]], str]:
-    """(features per accepted record, profile documents to write, what happened to the history)."""
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """(features per accepted record, profile documents to write)."""
     if history is None:
-        return behaviour.no_history(valid.numbers), [], "off"
+        return behaviour.no_history(valid.numbers), []
     payments = behaviour.Payments.of(
         valid.ids, valid.account_ids, behaviour.timestamps_ms(valid.timestamps), valid.numbers
     )
@@ -435,10 +433,10 @@ def _behaviour(
         states = history.states(accounts)
     except HistoryUnavailableError:
         logger.exception("account history unavailable: %d payments scored with history unknown", len(valid.ids))
-        return behaviour.no_history(valid.numbers), [], "unavailable"
+        return behaviour.no_history(valid.numbers), []
     features, new_states = behaviour.score_batch_features(payments, states)
     profiles = [profile_document(a, state, now) for a, state in new_states.items()] if write_state else []
-    return features, profiles, "read"
+    return features, profiles
 
 
 def score_batch(
@@ -460,9 +458,9 @@ def score_batch(
     valid = validate_batch(slots.records, slots.rejections)
     rejected = _rejected_documents(batch, slots, valid.rejections, stamp, model.version)
     if not valid.positions:
-        return BatchResult(rejected=rejected, history="off" if history is None else "read")
+        return BatchResult(rejected=rejected)
 
-    features, profiles, history_note = _behaviour(valid, history, stamp, write_state)
+    features, profiles = _behaviour(valid, history, stamp, write_state)
     x = encode({**valid.numbers, **behaviour_columns(features)}, model.spec)
     probabilities = model.predict_proba(x)
     # Compared in float64, as `probability >= threshold` reads on the stored document.
@@ -487,7 +485,7 @@ def score_batch(
             doc["reasons"] = reasons
         else:
             doc["reasons"] = []
-    return BatchResult(scored=docs, rejected=rejected, flagged=len(explained), profiles=profiles, history=history_note)
+    return BatchResult(scored=docs, rejected=rejected, flagged=len(explained), profiles=profiles)
 
 
 def reason_lists(contributions: np.ndarray) -> list[list[dict[str, Any]]]:
