@@ -25,6 +25,7 @@ from shared import contract as c
 from shared.envelopes import envelope_body, partition_for_key
 from shared.generator import TransactionGenerator
 from shared.settings import get_settings
+from tests import invoke
 
 pytestmark = pytest.mark.unit
 
@@ -35,9 +36,8 @@ _seen = {"records": 0}
 Documents = list[dict[str, Any]]
 
 
-def score(bodies: list[bytes], **kwargs: Any) -> tuple[Documents, Documents]:
-    result = worker().invoke("ScoreTransactions", *eventhub_input(bodies, partition="2", **kwargs))
-    return result.documents("scored"), result.documents("rejected")
+def score(bodies: list[bytes]) -> tuple[Documents, Documents]:
+    return invoke.score(worker(), bodies, partition="2")
 
 
 json_values = st.recursive(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 
 from shared.behaviour import FEATURES
 from shared.powerbi import ROW_SCHEMA
+from tests.scored import scored_documents
 
 pytestmark = pytest.mark.unit
 
@@ -32,20 +32,7 @@ DYNAMIC = {"reasons": "dynamic", "behaviour": "dynamic"}
 @cache
 def _scored_documents() -> list[dict[str, Any]]:
     """Documents as the scorer writes them today: bundled model, accounts with history in memory."""
-    from shared.generator import TransactionGenerator
-    from shared.history import MemoryHistory
-    from shared.model import load_model
-    from shared.scoring import EventBatch, score_batch
-
-    model = load_model(ROOT / "model")
-    transactions = TransactionGenerator(seed=11).generate(600, now=datetime(2026, 11, 21, tzinfo=UTC))
-    history = MemoryHistory()
-    docs: list[dict[str, Any]] = []
-    for start in range(0, len(transactions), 200):
-        bodies = [json.dumps(t).encode() for t in transactions[start : start + 200]]
-        result = score_batch(EventBatch.of_bodies(bodies), model, history=history)
-        history.remember(result.profiles)
-        docs.extend(result.scored)
+    docs = scored_documents(seed=11)
     assert any(d["is_flagged"] for d in docs)
     assert not all(d["is_flagged"] for d in docs)
     return docs

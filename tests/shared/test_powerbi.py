@@ -8,8 +8,6 @@ import random
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 import pytest
@@ -24,6 +22,7 @@ from shared.powerbi import (
     to_row,
 )
 from tests.fakes.powerbi_server import FakeClock, FakePowerBI, Fault
+from tests.scored import scored_documents
 
 pytestmark = pytest.mark.integration
 
@@ -145,20 +144,7 @@ def test_reasons_text_falls_back_to_field_names_and_stays_under_the_string_limit
 def test_rows_of_documents_the_scorer_writes_carry_its_words() -> None:
     """End to end on the scorer's own output (bundled model, accounts with history in memory): every
     flagged row's reasons_text is its document's reason words, in order; every row fits the schema."""
-    from shared.generator import TransactionGenerator
-    from shared.history import MemoryHistory
-    from shared.model import load_model
-    from shared.scoring import EventBatch, score_batch
-
-    model = load_model(Path(__file__).resolve().parents[2] / "model")
-    transactions = TransactionGenerator(seed=5).generate(600, now=datetime(2026, 11, 21, tzinfo=UTC))
-    history = MemoryHistory()
-    docs: list[dict[str, Any]] = []
-    for start in range(0, len(transactions), 200):
-        bodies = [json.dumps(t).encode() for t in transactions[start : start + 200]]
-        result = score_batch(EventBatch.of_bodies(bodies), model, history=history)
-        history.remember(result.profiles)
-        docs.extend(result.scored)
+    docs = scored_documents(seed=5)
     flagged = [d for d in docs if d["is_flagged"]]
     assert flagged
     assert all("behaviour" in d for d in docs)
