@@ -94,6 +94,22 @@ class Settings:
     """Most records one envelope may hold (MAX_RECORDS_PER_ENVELOPE); more is one `too_many_records`
     rejection for the envelope. It bounds one event's share of an invocation: a 1 MB envelope of
     minimal JSON values could otherwise hold ~500,000 records."""
+    max_transactions_per_invocation: int = 50_000
+    """Most transactions one invocation scores (MAX_TRANSACTIONS_PER_INVOCATION). Events past it (counted
+    in transactions, envelopes whole) are rejected as `invocation_limit` with their raw bodies, to be
+    re-driven: it bounds an invocation's memory (README: Reliability), which a batch of 100 envelopes of
+    5,000 records would otherwise take past a 2,048 MB instance."""
+    event_time_max_late_hours: int = 720
+    """How long before its enqueued time an event may be dated (EVENT_TIME_MAX_LATE_HOURS, default 30
+    days, the behaviour horizon); earlier is rejected as `timestamp:too_late`. With the early bound it
+    keeps account states bounded in time: a payment dated 0001-01-01 would otherwise pin a state open."""
+    event_time_max_early_hours: int = 8784
+    """How far after its enqueued time an event may be dated (EVENT_TIME_MAX_EARLY_HOURS, default 366
+    days); later is `timestamp:too_early`. Generous because the generator's event time runs at its
+    population's pace, days ahead of the wall clock in a fast demo (shared/generator.py)."""
+    score_api_reason_figures: bool = False
+    """SCORE_API_REASON_FIGURES=on lets POST /api/score reasons quote the account's stored figures
+    (amounts, balance shares); off (the default), they say what was unusual without them (README)."""
     fast_enqueued_time: bool = True
     """Parse Event Hubs enqueued times with `functions.eventhub_time` instead of azure-functions' dozen
     `strptime` attempts (ENQUEUED_TIME_PARSER=fast|library); `library` switches the override off."""
@@ -140,6 +156,10 @@ class Settings:
             threshold_override=_float(env, "FRAUD_THRESHOLD", None, 0.0, 1.0),
             max_event_bytes=_int(env, "MAX_EVENT_BYTES", EVENT_HUBS_MAX_EVENT_BYTES, 1024, EVENT_HUBS_MAX_EVENT_BYTES),
             max_records_per_envelope=_int(env, "MAX_RECORDS_PER_ENVELOPE", 5000, 1, 100_000),
+            max_transactions_per_invocation=_int(env, "MAX_TRANSACTIONS_PER_INVOCATION", 50_000, 1, 500_000),
+            event_time_max_late_hours=_int(env, "EVENT_TIME_MAX_LATE_HOURS", 720, 1, 876_000),
+            event_time_max_early_hours=_int(env, "EVENT_TIME_MAX_EARLY_HOURS", 8784, 0, 876_000),
+            score_api_reason_figures=_choice(env, "SCORE_API_REASON_FIGURES", ("off", "on"), "off") == "on",
             fast_enqueued_time=_choice(env, "ENQUEUED_TIME_PARSER", ("fast", "library"), "fast") == "fast",
             behaviour_state=_choice(env, "BEHAVIOUR_STATE", ("cosmos", "memory", "off"), "cosmos"),
             cosmos_database=_optional_str(env, "COSMOS_DATABASE") or "fraud",
