@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from itertools import compress, repeat
 from operator import itemgetter
 from typing import Any, Final
@@ -21,12 +20,12 @@ from typing import Any, Final
 import numpy as np
 
 from shared import contract as c
+from shared import timestamps
 
 IDENTITY_FIELDS: Final = (c.ID_FIELD, c.TIMESTAMP_FIELD, c.ACCOUNT_FIELD)
 REQUIRED_FIELDS: Final = (*IDENTITY_FIELDS, *c.FEATURE_FIELDS)
 DUPLICATE_ID: Final = c.Rejection(c.ID_FIELD, "duplicate_id", "id already seen earlier in this batch")
 
-_ZERO_OFFSET: Final = frozenset({timedelta(0)})
 _LABEL_VALUES: Final = frozenset({0, 1, None})
 _LABEL_TYPES: Final = frozenset({int, type(None)})
 _NUMBER_TYPES: Final = frozenset({float, int})
@@ -70,6 +69,8 @@ def _id_ok(value: object) -> bool:
         and 0 < len(value) <= c.MAX_ID_LENGTH
         and value.isprintable()
         and not any(ch in value for ch in _FORBIDDEN_ID_CHARS)
+        and value.strip() == value
+        and value not in c.DOT_IDS
     )
 
 
@@ -86,40 +87,29 @@ def _bad_ids(values: Sequence[Any]) -> list[int]:
     if values and set(map(type, values)) == {str}:
         # Joined by "/", itself forbidden: the ids are free of forbidden characters exactly when the
         # joined string holds no other forbidden character and only the n - 1 separators; an empty
-        # id shows as "//" or a separator at either end; printable exactly when every id is.
+        # id shows as "//" or a separator at either end; printable exactly when every id is, and
+        # then the only whitespace is " ", which starts or ends an id exactly when it touches a
+        # separator or either end of the joined string.
         joined = "/".join(values)
         if (
             joined.count("/") == len(values) - 1
             and not any(ch in joined for ch in _FORBIDDEN_ID_CHARS if ch != "/")
             and "//" not in joined
-            and joined[:1] not in ("", "/")
-            and joined[-1] != "/"
+            and joined[:1] not in ("", "/", " ")
+            and joined[-1] not in ("/", " ")
+            and "/ " not in joined
+            and " /" not in joined
             and max(map(len, values)) <= c.MAX_ID_LENGTH
             and _printable(joined)
+            and not any(dots in values for dots in c.DOT_IDS)
         ):
             return []
     return [i for i, value in enumerate(values) if not _id_ok(value)]
 
 
-def _timestamp_ok(value: object) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        return datetime.fromisoformat(value).utcoffset() == timedelta(0)
-    except ValueError:
-        return False
-
-
 def _bad_timestamps(values: Sequence[Any]) -> list[int]:
-    if set(map(type, values)) == {str}:
-        try:
-            parsed = list(map(datetime.fromisoformat, values))
-        except ValueError:
-            pass
-        else:
-            if set(map(datetime.utcoffset, parsed)) == _ZERO_OFFSET:
-                return []
-    return [i for i, value in enumerate(values) if not _timestamp_ok(value)]
+    # The same definition as `contract.validate`'s (`timestamps.is_valid`), for the whole column.
+    return timestamps.batch_ms(values)[1]
 
 
 def _floats(values: Sequence[Any], field: str, bad: list[int]) -> tuple[np.ndarray, bool]:

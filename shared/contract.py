@@ -15,7 +15,8 @@ An event body is one JSON object:
 `is_fraud` is the generator's ground truth. It is optional, never a feature, and carried through
 to the scored document so precision and recall can be measured live.
 
-An event body may instead be an envelope, a JSON object whose only key is `records`:
+An event body may instead be an envelope, a JSON object whose only key is `records` (any object
+holding `records` is read as an envelope; one holding other keys too is `invalid_envelope`):
 
     {"records": [{transaction}, {transaction}, ...]}
 
@@ -31,8 +32,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final
+
+from shared import timestamps
 
 # Category values. Their order here is the order of the one-hot columns and of the ordinal codes.
 MONTHS: Final = tuple(range(1, 13))
@@ -106,8 +108,18 @@ ENVELOPE_FIELD: Final = "records"
 DEFAULT_MAX_EVENT_BYTES: Final = 1_048_576
 DEFAULT_MAX_RECORDS: Final = 5000
 
-# Cosmos DB forbids these characters in an id (they break the resource path).
+# Cosmos DB forbids these characters in an id (they break the resource path): the documented rule,
+# learn.microsoft.com/dotnet/api/microsoft.azure.documents.resource.id ("Remarks").
 FORBIDDEN_ID_CHARS: Final = frozenset("/\\?#")
+# Ids Cosmos DB cannot store or read back although they hold no forbidden character. The item's
+# resource path is dbs/{db}/colls/{coll}/docs/{id}: HTTP clients remove "." and ".." path segments
+# (RFC 3986 section 5.2.4; urllib3's parse_url does), so a point read of such an id asks for
+# another resource. Whitespace at either end: the azure-cosmos SDK refuses to write an id ending in
+# one ("Id ends with a space or newline.", azure/cosmos/_base.py `_validate_resource`), and point
+# reads of such ids fail elsewhere too (azure-cosmos-dotnet-v3 issue 1032, azure-sdk-for-js pull
+# 22356). An interior space is fine: the SDK percent-encodes it. No other whitespace passes
+# `str.isprintable`.
+DOT_IDS: Final = frozenset({".", ".."})
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,18 +151,29 @@ TRANSACTION_TOO_LARGE: Final = Rejection("body", "too_large", f"event body excee
 """A bare transaction above `MAX_TRANSACTION_BYTES` (or a body that large that is not an envelope)."""
 RECORDS_NOT_A_LIST: Final = Rejection("body", "records_not_a_list", 'an envelope\'s "records" must be a JSON array')
 EMPTY_ENVELOPE: Final = Rejection("body", "empty_envelope", 'an envelope\'s "records" holds no record')
-ENVELOPE_REJECTIONS: Final = ("too_large", "too_many_records", "records_not_a_list", "empty_envelope")
+INVALID_ENVELOPE: Final = Rejection(
+    "body", "invalid_envelope", 'an object holding "records" is an envelope, and an envelope holds nothing else'
+)
+ENVELOPE_REJECTIONS: Final = (
+    "too_large",
+    "too_many_records",
+    "records_not_a_list",
+    "empty_envelope",
+    "invalid_envelope",
+    "invocation_limit",
+)
 """Reason codes that reject a whole event (one document for the event, its raw body kept)."""
 
 
 def is_envelope(value: object) -> bool:
-    """A decoded body is an envelope when it is an object whose only key is `records`.
+    """A decoded body is an envelope when it is an object holding `records`.
 
-    Exactly one key, so that a transaction carrying an extra `records` field (producers may add
-    context) is still read as a transaction, and the `/api/score` records (which always gain an id)
-    never are.
+    Exactly that, whatever else it holds: an envelope with other keys is rejected whole as
+    `invalid_envelope` (its raw body kept), never judged as one transaction, so a producer's
+    mistaken envelope keeps every record re-drivable. `records` is therefore not a transaction
+    field, and the `/api/score` records (which always gain an id) are checked the same way.
     """
-    return type(value) is dict and len(value) == 1 and ENVELOPE_FIELD in value
+    return type(value) is dict and ENVELOPE_FIELD in value
 
 
 class InvalidTransactionError(ValueError):
@@ -177,24 +200,26 @@ def _check_id(value: object, field: str) -> str:
         raise _fail(field, "out_of_range", f"length must be 1..{MAX_ID_LENGTH}")
     if any(c in FORBIDDEN_ID_CHARS for c in value) or not value.isprintable():
         raise _fail(field, "invalid_value", "contains a character Cosmos DB ids cannot hold")
+    if value.strip() != value:
+        raise _fail(field, "invalid_value", "starts or ends with a space, which Cosmos DB ids cannot")
+    if value in DOT_IDS:
+        raise _fail(field, "invalid_value", '"." and ".." cannot be read back from Cosmos DB by id')
     return value
+
+
+_TIMESTAMP_FORM: Final = f"not RFC 3339 UTC: {timestamps.FORM}"
 
 
 def _check_timestamp(value: object) -> str:
     if not isinstance(value, str):
-        raise _fail(TIMESTAMP_FIELD, "wrong_type", "expected an ISO 8601 string")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise _fail(TIMESTAMP_FIELD, "invalid_value", "not ISO 8601") from None
-    offset = parsed.utcoffset()
-    if offset is None or offset.total_seconds() != 0:
-        raise _fail(TIMESTAMP_FIELD, "invalid_value", "must be UTC (Z or +00:00)")
+        raise _fail(TIMESTAMP_FIELD, "wrong_type", f"expected a string in the form {timestamps.FORM}")
+    if not timestamps.is_valid(value):
+        raise _fail(TIMESTAMP_FIELD, "invalid_value", _TIMESTAMP_FORM)
     return value
 
 
 def check_timestamp(value: object) -> str:
-    """`value` if it is a contract timestamp (ISO 8601, UTC); otherwise `InvalidTransactionError`."""
+    """`value` if it is a contract timestamp (`timestamps.FORM`); otherwise `InvalidTransactionError`."""
     return _check_timestamp(value)
 
 

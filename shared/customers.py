@@ -26,6 +26,7 @@ from typing import Any, Final
 import numpy as np
 
 from shared import contract as c
+from shared import timestamps
 
 LABEL_NOISE: Final = 0.002
 """Share of labels flipped, as in any real history: caps achievable recall slightly below 100%."""
@@ -491,15 +492,9 @@ def _months(t_ms: np.ndarray) -> np.ndarray:
     return out
 
 
-def format_timestamps(t_ms: np.ndarray) -> list[str]:
-    """UTC ISO 8601 with milliseconds and `Z` (the contract's form), fast for many timestamps at once."""
-    text = np.datetime_as_string(t_ms.astype("datetime64[ms]"), unit="ms")
-    return [s + "Z" for s in text.tolist()]
-
-
-def parse_timestamp_ms(text: str) -> int:
-    """Milliseconds since the Unix epoch for a contract timestamp (UTC ISO 8601)."""
-    return _epoch_ms(datetime.fromisoformat(text))
+# The contract's timestamp form lives in `shared.timestamps`; these names stay for their callers.
+format_timestamps: Final = timestamps.format_many
+parse_timestamp_ms: Final = timestamps.parse_ms
 
 
 def uuids(rng: np.random.Generator, n: int) -> list[str]:
@@ -510,7 +505,7 @@ def uuids(rng: np.random.Generator, n: int) -> list[str]:
 
 def records(columns: Columns, ids: Sequence[str], account_ids: Sequence[str]) -> list[dict[str, Any]]:
     """Contract records (categories as their values) from simulated columns."""
-    stamps = format_timestamps(columns["t_ms"])
+    stamps = timestamps.format_many(columns["t_ms"])
     months, days, recips = c.MONTHS, c.DAYS_OF_WEEK, c.CATEGORY_RECIPIENTS
     types, methods = c.TRANSACTION_TYPES, c.TRANSACTION_METHODS
     return [

@@ -199,6 +199,13 @@ def test_timestamps_parse_to_epoch_ms() -> None:
     assert b.timestamps_ms(stamps).tolist() == expected
 
 
+@pytest.mark.parametrize("stamp", ["20260101T000000Z", "2026-01-01T00:00:00,5Z", "2026-01-01T00:00:00+00:00:00"])
+def test_non_contract_timestamps_are_refused_by_name(stamp: str) -> None:
+    """Text outside the contract's form is a ValueError naming its position, the contract's own definition."""
+    with pytest.raises(ValueError, match="not contract timestamps, the first at 1"):
+        b.timestamps_ms(["2026-01-01T00:00:00Z", stamp])
+
+
 def test_unknown_state_version_is_refused(stream: b.Payments) -> None:
     """A state written by another layout is refused rather than misread."""
     with pytest.raises(ValueError, match="version"):

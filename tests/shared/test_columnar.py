@@ -68,6 +68,23 @@ TRICKY: list[Any] = [
     "2026-11-21T10:00:00",
     "2026-11-21T10:00:00+02:00",
     "2026-02-30T10:00:00Z",
+    "2026-11-21T10:00:00.123456789Z",
+    "2026-11-21T10:00:00.1234567890Z",
+    "2026-11-21T10:00:00z",
+    "20260101T000000Z",
+    "2026-W01-1T00:00:00Z",
+    "2026-01-01T00:00:00,5Z",
+    "2026-01-01T00:00:00+00:00:00",
+    "2026-01-01T00:00:00." + "1" * 19 + "Z",
+    "2026-01-01T00:00:00Z\x00" + "x" * 60_000,
+    "\u0662\u0660\u0662\u0666-01-01T00:00:00Z",
+    " lead",
+    "trail ",
+    "in side",
+    ".",
+    "..",
+    "...",
+    "\u00a0nbsp",
     "yesterday",
     "monday",
     "Monday",
@@ -161,6 +178,39 @@ def test_each_tricky_value_alone_in_a_clean_batch() -> None:
                 else:
                     records[position][field] = value
                 assert_agrees(records, validate_batch(records))
+
+
+@pytest.mark.parametrize(
+    ("field", "values"),
+    [
+        (c.ID_FIELD, [" lead", "trail ", ".", "..", "mid dle", "...", "x" * 128]),
+        (c.ACCOUNT_FIELD, [" lead", "trail ", ".", "..", "mid dle", "..."]),
+        (
+            c.TIMESTAMP_FIELD,
+            [
+                "20260101T000000Z",
+                "2026-W01-1T00:00:00Z",
+                "2026-01-01T00:00:00,5Z",
+                "2026-01-01T00:00:00+00:00:00",
+                "2026-01-01T00:00:00.1234567890Z",
+                "2026-01-01T00:00:00Z\x00" + "x" * 60_000,
+                "2026-02-30T00:00:00Z",
+                "2026-01-01T00:00:00z",
+                "2026-01-01T00:00:00.123456789+00:00",
+            ],
+        ),
+    ],
+)
+def test_new_id_and_timestamp_rules_agree_with_validate(field: str, values: list[str]) -> None:
+    """Every value of the column at once, and each alone among valid events: validate's decisions."""
+    records = [dict(r) for r in _BASE[: len(values)]]
+    for record, value in zip(records, values, strict=True):
+        record[field] = value
+    assert_agrees(records, validate_batch(records))
+    for value in values:
+        records = [dict(r) for r in _BASE[:8]]
+        records[4][field] = value
+        assert_agrees(records, validate_batch(records))
 
 
 def test_generated_batch_is_canonical_and_fully_accepted() -> None:

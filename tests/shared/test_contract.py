@@ -63,6 +63,14 @@ def test_integral_float_accepted_for_integer_field(good: dict[str, Any]) -> None
         ({"timestamp": "yesterday"}, "timestamp", "invalid_value"),
         ({"timestamp": "2026-11-21T10:00:00"}, "timestamp", "invalid_value"),
         ({"timestamp": "2026-11-21T10:00:00+02:00"}, "timestamp", "invalid_value"),
+        ({"timestamp": 1_767_225_600_000}, "timestamp", "wrong_type"),
+        ({"id": " leading"}, "id", "invalid_value"),
+        ({"id": "trailing "}, "id", "invalid_value"),
+        ({"id": "."}, "id", "invalid_value"),
+        ({"id": ".."}, "id", "invalid_value"),
+        ({"id": "\u00a0nbsp"}, "id", "invalid_value"),
+        ({"account_id": "acct-1 "}, "account_id", "invalid_value"),
+        ({"account_id": ".."}, "account_id", "invalid_value"),
         ({"is_fraud": 2}, "is_fraud", "invalid_value"),
         ({"is_fraud": "yes"}, "is_fraud", "invalid_value"),
     ],
@@ -80,3 +88,68 @@ def test_non_object_rejected() -> None:
     with pytest.raises(c.InvalidTransactionError) as info:
         c.validate([1, 2])
     assert info.value.rejection.field == "body"
+
+
+# Forms `datetime.fromisoformat` accepted that the rest of the pipeline could not read, and near misses.
+REFUSED_TIMESTAMPS = [
+    "20260101T000000Z",
+    "2026-W01-1T00:00:00Z",
+    "2026-01-01T00:00:00,5Z",
+    "2026-01-01T00:00:00+00:00:00",
+    "2026-01-01T00:00:00." + "1" * 19 + "Z",
+    "2026-01-01T00:00:00.1234567890Z",
+    "2026-01-01T00:00:00Z\x00" + "x" * 60_000,
+    "\u0662\u0660\u0662\u0666-01-01T00:00:00Z",
+    "2026-02-30T00:00:00Z",
+    "2026-01-01T00:00:00z",
+    "2026-01-01T00:00:00-00:00",
+    "2026-01-01T23:59:60Z",
+]
+
+
+@pytest.mark.parametrize("stamp", REFUSED_TIMESTAMPS, ids=lambda v: repr(v)[:40])
+def test_timestamp_outside_the_form_is_refused_naming_the_form(good: dict[str, Any], stamp: str) -> None:
+    """Only RFC 3339 UTC passes; the detail says which form is expected."""
+    good["timestamp"] = stamp
+    with pytest.raises(c.InvalidTransactionError) as info:
+        c.validate(good)
+    rejection = info.value.rejection
+    assert (rejection.field, rejection.reason) == ("timestamp", "invalid_value")
+    assert rejection.detail == "not RFC 3339 UTC: YYYY-MM-DDTHH:MM:SS[.fraction](Z|+00:00)"
+    with pytest.raises(c.InvalidTransactionError):
+        c.check_timestamp(stamp)
+
+
+@pytest.mark.parametrize(
+    "stamp", ["2026-11-21T10:00:00Z", "2026-11-21T10:00:00.123456789+00:00", "2024-02-29T23:59:59.9Z"]
+)
+def test_timestamp_in_the_form_is_kept_as_sent(good: dict[str, Any], stamp: str) -> None:
+    """Any fraction of 1..9 digits and either UTC suffix; the text is kept unchanged."""
+    good["timestamp"] = stamp
+    assert c.validate(good).timestamp == stamp
+    assert c.check_timestamp(stamp) == stamp
+
+
+@pytest.mark.parametrize(
+    ("value", "detail"),
+    [
+        (" leading", "starts or ends with a space"),
+        ("trailing ", "starts or ends with a space"),
+        (".", "cannot be read back"),
+        ("..", "cannot be read back"),
+    ],
+)
+def test_ids_cosmos_db_cannot_store_or_read_back_say_why(good: dict[str, Any], value: str, detail: str) -> None:
+    """An id Cosmos DB would refuse, or could not point-read, is refused with the reason."""
+    good["id"] = value
+    with pytest.raises(c.InvalidTransactionError) as info:
+        c.validate(good)
+    assert info.value.rejection.reason == "invalid_value"
+    assert detail in info.value.rejection.detail
+
+
+@pytest.mark.parametrize("value", ["a b", "...", ".x", "x.", "é-unicode", "x" * 128])
+def test_ids_cosmos_db_can_hold_are_kept(good: dict[str, Any], value: str) -> None:
+    """An interior space, dots beside other characters and non-ASCII letters are fine."""
+    good["id"] = value
+    assert c.validate(good).id == value
