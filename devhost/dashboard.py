@@ -8,7 +8,6 @@ so its memory stays flat however many events pass. `DashboardServer` serves `/ap
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import math
@@ -24,6 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
+
+from shared.loopback import is_loopback_host
 
 logger = logging.getLogger(__name__)
 
@@ -394,14 +395,11 @@ class DashboardServer:
     """Serves the dashboard for one `DashboardState` on a loopback address, from a background thread."""
 
     def __init__(self, state: DashboardState, host: str = "127.0.0.1", port: int = 0) -> None:
-        address = "127.0.0.1" if host == "localhost" else host
-        try:
-            loopback = ipaddress.ip_address(address).is_loopback
-        except ValueError:
-            loopback = False
-        if not loopback:
+        if not is_loopback_host(host):
             # The dashboard has no authentication; it must not be reachable from the network.
             raise ValueError("the dashboard binds to a loopback address only (127.0.0.1, ::1 or localhost)")
+        name = host.strip().removeprefix("[").removesuffix("]")
+        address = "127.0.0.1" if name.lower() == "localhost" else name
         self.state = state
         self._address = address
         self._port = port

@@ -70,10 +70,11 @@ def open_store(kind: str, data_dir: Path, keep: bool) -> Store:
         from azure.cosmos import CosmosClient
 
         from devhost.cosmos_store import CosmosStore
-        from shared.history import is_loopback
+        from shared.loopback import connection_string_endpoint, is_loopback_url
 
         # Emulators on this machine use self-signed certificates; never skip checks for a remote host.
-        client = CosmosClient.from_connection_string(connection, connection_verify=not is_loopback(connection))
+        verify = not is_loopback_url(connection_string_endpoint(connection))
+        client = CosmosClient.from_connection_string(connection, connection_verify=verify)
         database = os.environ.get("COSMOS_DATABASE", "fraud")
         print(f"store: Cosmos DB database {database!r}")
         return CosmosStore(client, database)

@@ -30,7 +30,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import joblib
 import matplotlib
@@ -50,6 +49,7 @@ from model.data import MIN_ROWS, TrainingData, TrainingDataError, generated_data
 from model.evaluate import FloatArray, IntArray, choose_threshold, evaluate
 from model.report import OURS
 from shared import behaviour, contract, features
+from shared.loopback import is_loopback_url
 from shared.model import (
     ARTIFACT_FORMAT,
     ARTIFACT_NAME,
@@ -96,7 +96,6 @@ STAGES: Final = (
     "reference",
 )
 """Names `train()` reports to its `progress` callback, in order, each when that stage is done."""
-LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
 
 Columns = dict[str, np.ndarray]
 
@@ -632,7 +631,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     else:
         if args.samples is not None:
             parser.error("--samples generates data; with --history-endpoint use --history-limit")
-        if args.history_insecure_local_tls and urlsplit(args.history_endpoint).hostname not in LOOPBACK_HOSTS:
+        if args.history_insecure_local_tls and not is_loopback_url(args.history_endpoint):
             parser.error("--history-insecure-local-tls is only for an emulator on localhost")
         if args.history_limit is not None and args.history_limit < MIN_ROWS:
             parser.error(f"--history-limit must be at least {MIN_ROWS}")

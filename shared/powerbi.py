@@ -57,6 +57,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, Protocol
 
+from shared.loopback import is_loopback_host
+
 logger = logging.getLogger(__name__)
 
 MAX_ROWS_PER_POST: Final = 10_000
@@ -65,7 +67,6 @@ MAX_STRING_CHARS: Final = 4_000
 # 16 MB is the documented push limit; stay under it whatever "MB" means there.
 DEFAULT_MAX_BODY_BYTES: Final = 15 * 1024 * 1024
 _WINDOW_S: Final = 60.0
-_LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 
 ROW_SCHEMA: Final[Mapping[str, str]] = MappingProxyType(
     {
@@ -259,7 +260,7 @@ class PowerBIPushClient:
     ) -> None:
         parts = urllib.parse.urlsplit(url)
         host = parts.hostname or ""
-        if not (parts.scheme == "https" or (parts.scheme == "http" and host in _LOOPBACK_HOSTS)):
+        if not (parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(host))):
             # The key travels in the URL: plain http would put it on the wire.
             raise ValueError("Power BI push URL must be https (plain http only to a loopback host)")
         if not 1 <= max_rows_per_post <= MAX_ROWS_PER_POST:

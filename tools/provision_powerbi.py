@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol, TextIO
 
+from shared.loopback import is_loopback_host
 from shared.powerbi import ROW_SCHEMA
 
 CHECK_ID: Final = "provisioning-check"
@@ -46,8 +47,6 @@ UI_TYPES: Final[Mapping[str, str]] = {
 }
 """API data type -> the type to pick in the website's form, which names them Text, Number and DateTime
 (microsoft/PowerBI-CSharp PR #35). Boolean is offered there as far as we know; not confirmed here."""
-
-_LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class Opener(Protocol):
@@ -71,7 +70,7 @@ def validate_push_url(url: str) -> str:
     """The URL's host, if it has the shape of a keyed push URL; `PushURLError` naming what is wrong otherwise."""
     parts = urllib.parse.urlsplit(url.strip())
     host = parts.hostname or ""
-    if not (parts.scheme == "https" or (parts.scheme == "http" and host in _LOOPBACK)):
+    if not (parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(host))):
         raise PushURLError("the push URL must start with https:// (the key in it would travel in clear text)")
     if "/tables/" in parts.path:
         raise PushURLError(
