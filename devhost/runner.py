@@ -28,7 +28,7 @@ import orjson
 from devhost.host_messages import cosmos_feed_input, eventhub_input, http_input
 from devhost.store import SQLiteStore
 from devhost.stream import EventStream, Partition, StoredEvent
-from devhost.worker import worker
+from devhost.worker import WorkerError, worker
 from shared import history
 from shared.settings import get_settings
 
@@ -106,7 +106,7 @@ class RetryPolicy:
 
     @classmethod
     def of(cls, function_name: str) -> RetryPolicy:
-        """The policy as the host receives it, in the function's metadata from the worker engine."""
+        """The policy as the host receives it, in the function's metadata from the worker engine (-1: indefinite)."""
         options = worker().metadata[function_name].retry_options
         return cls(
             max_retries=int(options.max_retry_count),
@@ -115,7 +115,11 @@ class RetryPolicy:
         )
 
     def delay_s(self, attempt: int) -> float:
-        return float(min(self.minimum_s * 2 ** (attempt - 1), self.maximum_s))
+        return float(min(self.minimum_s * 2 ** min(attempt - 1, 62), self.maximum_s))
+
+    def allows(self, attempt: int) -> bool:
+        """Whether retry number `attempt` (from 1) is within the policy; a count of -1 retries forever."""
+        return self.max_retries < 0 or attempt <= self.max_retries
 
 
 @dataclass
@@ -130,6 +134,8 @@ class RunSummary:
     published: int = 0
     unpublished: int = 0
     """Rows whose publishing failed past the retry policy (skipped, as the host does)."""
+    retries: int = 0
+    """ScoreTransactions invocations retried by its policy (a failed function or failed output writes)."""
     true_positives: int = 0
     labelled_fraud: int = 0
     elapsed_s: float = 0.0
@@ -160,6 +166,7 @@ class RunSummary:
             "flagged": self.flagged,
             "published": self.published,
             "unpublished": self.unpublished,
+            "retries": self.retries,
             "precision": round(self.precision, 4),
             "recall": round(self.recall, 4),
             "transactions_per_s": round(self.transactions_per_s, 1),
@@ -188,6 +195,8 @@ class RunOptions:
     """Change-feed documents per PublishToPowerBI invocation; None takes the trigger's maxItemsPerInvocation."""
     publish_retry: RetryPolicy | None = None
     """Override PublishToPowerBI's own retry policy (tests use short intervals)."""
+    score_retry: RetryPolicy | None = None
+    """Override ScoreTransactions' own retry policy (tests use short intervals)."""
     publish_drain_s: float = 60.0
     """After generation ends, how long to keep retrying a failing publish before reporting rows unpublished."""
     retain_per_partition: int = 10_000
@@ -196,16 +205,14 @@ class RunOptions:
     """Transactions per event the generator packs (GENERATOR_RECORDS_PER_EVENT); 1 sends bare transactions."""
     behaviour_state: str | None = None
     """BEHAVIOUR_STATE for the run. None: `cosmos` when the store is Cosmos DB and `CosmosDBConnection` is set
-    (the function reads the profiles container the runner writes, as on Azure), otherwise `memory` (the
-    states live in the worker process; the embedded store does not keep the profiles output)."""
+    (the function reads and writes the profiles container itself, as on Azure), otherwise `memory` (the
+    states live in the worker process)."""
 
 
 class Writes(Protocol):
     """Where the runner's output writes happen, in submission order, off the scoring loop."""
 
-    def upsert(
-        self, scored: list[dict[str, Any]], rejected: list[dict[str, Any]], profiles: list[dict[str, Any]]
-    ) -> Future[float]: ...
+    def upsert(self, scored: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> Future[float]: ...
     def commit_lease(self, name: str, position: int) -> object: ...
     def close(self) -> None: ...
 
@@ -217,19 +224,13 @@ class ThreadWrites:
         self._store = store
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
 
-    def _upsert(
-        self, scored: list[dict[str, Any]], rejected: list[dict[str, Any]], profiles: list[dict[str, Any]]
-    ) -> float:
+    def _upsert(self, scored: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> float:
         self._store.upsert("scored", scored)
         self._store.upsert("rejected", rejected)
-        if profiles:
-            self._store.upsert("profiles", profiles)
         return time.time()
 
-    def upsert(
-        self, scored: list[dict[str, Any]], rejected: list[dict[str, Any]], profiles: list[dict[str, Any]]
-    ) -> Future[float]:
-        return self._pool.submit(self._upsert, scored, rejected, profiles)
+    def upsert(self, scored: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> Future[float]:
+        return self._pool.submit(self._upsert, scored, rejected)
 
     def commit_lease(self, name: str, position: int) -> object:
         return self._pool.submit(self._store.commit_lease, name, position)
@@ -245,11 +246,7 @@ class ProcessWrites:
         self._store = store
         self._process = store.process_writer()
 
-    def upsert(
-        self, scored: list[dict[str, Any]], rejected: list[dict[str, Any]], profiles: list[dict[str, Any]]
-    ) -> Future[float]:
-        # Profiles are not kept here: with the embedded store the states live in the worker process
-        # (BEHAVIOUR_STATE=memory), and writing a document per account per batch would only cost time.
+    def upsert(self, scored: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> Future[float]:
         done = self._process.upsert_rows("scored", self._store.rows("scored", scored))
         if rejected:
             # One worker runs submissions in order, so this one finishing means both are stored.
@@ -289,6 +286,10 @@ class LocalPipeline:
         self._pending: deque[_PendingWrite] = deque()
         self._max_pending = 2 * options.partitions
         self._retry = options.publish_retry or RetryPolicy.of("PublishToPowerBI")
+        self._score_retry = options.score_retry or RetryPolicy.of("ScoreTransactions")
+        self._attempts: Counter[str] = Counter()
+        """Per partition: failed attempts of its oldest unstored batch (reset when one is stored)."""
+        self._retry_at: dict[str, float] = {}
         (trigger,) = self._worker.bindings("PublishToPowerBI")
         self._publish_batch = options.publish_batch or int(trigger.get("maxItemsPerInvocation", 100))
         self._publish_attempts = 0
@@ -340,12 +341,16 @@ class LocalPipeline:
             enqueued=[datetime.fromtimestamp(e.enqueued_at, UTC) for e in batch],
         )
         t1 = time.perf_counter()
-        result = self._worker.invoke("ScoreTransactions", *message)
+        try:
+            result = self._worker.invoke("ScoreTransactions", *message)
+        except WorkerError:
+            self._failed(partition, "ScoreTransactions failed")
+            return
         t2 = time.perf_counter()
         scored_docs, rejected_docs = result.documents("scored"), result.documents("rejected")
         # The host writes the outputs after the function returns, while the next invocation runs;
         # a writer thread does the same here (SQLite works outside the GIL), so storing overlaps scoring.
-        future = self._writes.upsert(scored_docs, rejected_docs, result.documents("profiles"))
+        future = self._writes.upsert(scored_docs, rejected_docs)
         self._pending.append(
             _PendingWrite(partition, batch[-1].sequence_number + 1, batch, scored_docs, rejected_docs, future)
         )
@@ -354,12 +359,37 @@ class LocalPipeline:
         stages["score (worker + function)"] += t2 - t1
         stages["store (hand-off)"] += time.perf_counter() - t2
 
+    def _failed(self, partition: Partition, what: str) -> None:
+        """An invocation of this partition failed (in the function or writing its outputs): retry per policy.
+
+        As the host does with ScoreTransactions' `@retry`: the checkpoint stays, the batch is delivered
+        again after the policy's backoff, and the partition's later batches (already scored, not yet
+        stored) are dropped, to be delivered again after it. Other partitions go on.
+        """
+        self._pending = deque(w for w in self._pending if w.partition is not partition)
+        partition.delivered = partition.checkpoint
+        self._attempts[partition.id] += 1
+        attempt = self._attempts[partition.id]
+        if not self._score_retry.allows(attempt):
+            raise RuntimeError(f"{what} on partition {partition.id} past its retry policy")
+        delay = self._score_retry.delay_s(attempt)
+        self._retry_at[partition.id] = time.monotonic() + delay
+        self.summary.retries += 1
+        logger.warning("%s on partition %s; retry %d in %.1f s", what, partition.id, attempt, delay)
+
     def _settle(self, block: bool) -> bool:
         """Commit checkpoints for writes that finished, oldest first; with `block`, wait for the oldest."""
         settled = False
         while self._pending and (block or self._pending[0].future.done()):
             write = self._pending.popleft()
-            stored_at = write.future.result()  # a failed write stops the run, as a failed output fails the invocation
+            try:
+                stored_at = write.future.result()
+            except Exception:  # the output writes failed, so the invocation failed, as the host sees it
+                logger.debug("storing partition %s's batch failed", write.partition.id, exc_info=True)
+                self._failed(write.partition, "storing ScoreTransactions' outputs failed")
+                block = False
+                continue
+            self._attempts.pop(write.partition.id, None)
             t0 = time.perf_counter()
             # Checkpoint only after the outputs are stored, as the host does.
             write.partition.checkpoint = write.next_sequence
@@ -391,9 +421,12 @@ class LocalPipeline:
 
     def _consume(self) -> bool:
         progressed = False
+        now = time.monotonic()
         for p in self.stream.partitions:
             if len(self._pending) >= self._max_pending:
                 self._settle(block=True)
+            if self._retry_at.get(p.id, 0.0) > now:
+                continue  # waiting out the retry policy's backoff
             batch = p.deliver(self.options.max_batch)
             if batch:
                 self._score_batch(p, batch)

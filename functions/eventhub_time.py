@@ -18,11 +18,9 @@ Guards:
 - Pinned: it installs only on azure-functions `PINNED_VERSION`, whose parser it was read from and
   measured against; on any other version it leaves the library alone and logs a warning, and
   tests/functions/test_eventhub_time.py fails until someone re-reads the new library.
-- Switchable: ENQUEUED_TIME_PARSER=library (read once, with the other settings) sends every call
-  to the library's parser, unchanged.
-
-Imported for its effect by functions/score.py, the one blueprint with an Event Hubs trigger, so
-installing happens when the worker indexes the app, before any batch is converted.
+- Switchable: ENQUEUED_TIME_PARSER=library leaves the library's parser in place. The switch is read
+  once, when `function_app.py` calls `install` while the worker indexes the app, before any batch
+  is converted; nothing reads settings per event.
 """
 
 from __future__ import annotations
@@ -35,8 +33,6 @@ from typing import Any, Final
 
 import azure.functions
 from azure.functions.eventhub import EventHubTriggerConverter
-
-from shared.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +61,7 @@ def parse_enqueued_time(text: str | None) -> datetime | None:
 
 
 def _parse_datetime(cls: Any, datetime_str: str | None) -> datetime | None:
-    if get_settings().fast_enqueued_time:
-        return parse_enqueued_time(datetime_str)
-    return _library_parse(cls, datetime_str)
+    return parse_enqueued_time(datetime_str)
 
 
 def installed() -> bool:
@@ -75,8 +69,14 @@ def installed() -> bool:
     return getattr(EventHubTriggerConverter._parse_datetime, "__func__", None) is _parse_datetime
 
 
-def install() -> bool:
-    """Route `EventHubTriggerConverter._parse_datetime` here, on the pinned library only; True if installed."""
+def install(enabled: bool = True) -> bool:
+    """Route `EventHubTriggerConverter._parse_datetime` here, on the pinned library only; True if installed.
+
+    `enabled=False` (ENQUEUED_TIME_PARSER=library) puts the library's parser back instead.
+    """
+    if not enabled:
+        uninstall()
+        return False
     if installed():
         return True
     if azure.functions.__version__ != PINNED_VERSION:
@@ -94,6 +94,3 @@ def uninstall() -> None:
     """Put the library's parser back (for measuring both through the same worker)."""
     if installed():
         EventHubTriggerConverter._parse_datetime = classmethod(_library_parse)  # type: ignore[method-assign,assignment]
-
-
-install()

@@ -10,11 +10,10 @@ from typing import Any
 
 import azure.functions as func
 
-from functions import eventhub_time  # noqa: F401  # installs the enqueued-time override before any batch
-from shared.contract import EnvelopeLimits, Rejection
-from shared.history import get_history
+from shared.contract import Rejection
+from shared.history import StateWriteError, get_history
 from shared.model import FraudModel, LazyModel, ModelIntegrityError, load_model
-from shared.scoring import EventBatch, reject_all, score_batch
+from shared.scoring import BatchResult, EventBatch, Limits, reject_all, reject_events, score_batch
 from shared.settings import get_settings
 from shared.telemetry import get_telemetry, traceparents
 
@@ -73,6 +72,20 @@ def to_documents(docs: list[dict[str, Any]]) -> func.DocumentList:
 
 
 @bp.function_name("ScoreTransactions")
+# What the function cannot turn into documents (the host's writes of its outputs after it returns,
+# an account state that cannot be written) fails the invocation; without a policy the host would
+# checkpoint past the batch and it would be lost. -1 retries indefinitely: for Event Hubs the
+# partition waits (its checkpoint does not move) while the retries last, backing off to one try
+# every 5 minutes, and the other partitions go on. Retries are counted in the instance's memory; a
+# restart redelivers from the checkpoint, which is the same. Scoring is idempotent (documents keyed
+# by id, states exact under redelivery), so a retry writes nothing twice.
+# https://learn.microsoft.com/azure/azure-functions/functions-bindings-error-pages#retries
+@bp.retry(
+    strategy="exponential_backoff",
+    max_retry_count="-1",
+    minimum_interval="00:00:02",
+    maximum_interval="00:05:00",
+)
 @bp.event_hub_message_trigger(
     arg_name="events",
     event_hub_name="%EVENT_HUB_NAME%",
@@ -95,52 +108,32 @@ def to_documents(docs: list[dict[str, Any]]) -> func.DocumentList:
     database_name="%COSMOS_DATABASE%",
     container_name="%COSMOS_REJECTED_CONTAINER%",
 )
-@bp.cosmos_db_output(
-    arg_name="profiles",
-    connection="CosmosDBConnection",
-    database_name="%COSMOS_DATABASE%",
-    container_name="%COSMOS_PROFILES_CONTAINER%",
-)
 def score_transactions(
     # typing.List, not list: the worker refuses PEP 585 generics in binding annotations (README: worker).
     events: typing.List[func.EventHubEvent],  # noqa: UP006
     scored: func.Out[func.DocumentList],
     rejected: func.Out[func.DocumentList],
-    profiles: func.Out[func.DocumentList],
     context: func.Context,
 ) -> None:
     """Score the batch with the bundled model; every transaction becomes one scored or rejected document."""
     started = time.perf_counter()
     batch = to_batch(events)
-    telemetry = get_telemetry()
-    # Producer trace contexts are read only when telemetry is on: off, it costs nothing here.
-    producers = traceparents((events[0].metadata or {}).get("PropertiesArray")) if telemetry.enabled and events else []
-    model_version = "unavailable"
-    settings = get_settings()
-    limits = EnvelopeLimits(settings.max_event_bytes, settings.max_records_per_envelope)
-    # The worker does not carry the invocation's trace context into a sync function's thread, so the
-    # span is parented to it explicitly (shared/telemetry.py).
-    parent = context.trace_context.trace_parent if telemetry.enabled else None
-    history = get_history()
-    with telemetry.batch_span(len(batch), batch.partition, producers, parent=parent):
-        try:
-            model = bundled_model.get()
-            model_version = model.version
-            result = score_batch(batch, model, limits=limits, history=history)
-        except ModelIntegrityError:
-            # Already logged once by LazyModel; keep the events rather than skipping them.
-            unavailable = Rejection("model", "model_unavailable", "the model artifact failed its check")
-            result = reject_all(batch, unavailable, limits=limits)
-        scored.set(to_documents(result.scored))
-        rejected.set(to_documents(result.rejected))
-        if result.profiles and history is not None:
-            if history.output:
-                # Written by the host after the function returns, like the scored documents; a redelivered
-                # batch finds its own payments in these states: the same features (shared/history.py).
-                profiles.set(to_documents(result.profiles))
-            history.remember(result.profiles)
+    try:
+        result, model_version = _score(batch, events, context)
+    except StateWriteError:
+        # Raised on purpose: the retry policy above runs the batch again, from the same checkpoint.
+        logger.warning("account states could not be written for a batch of %d events; it will be retried", len(batch))
+        raise
+    except Exception:
+        # The last resort: nothing of the batch is lost, whatever went wrong in our code.
+        logger.exception(
+            "scoring failed: %d events kept as rejected (internal_error) with their raw bodies", len(batch)
+        )
+        result, model_version = reject_events(batch), "unavailable"
+    scored.set(to_documents(result.scored))
+    rejected.set(to_documents(result.rejected))
     seconds = time.perf_counter() - started
-    telemetry.record_batch(
+    get_telemetry().record_batch(
         scored=len(result.scored),
         flagged=result.flagged,
         rejected=len(result.rejected),
@@ -155,3 +148,23 @@ def score_transactions(
         len(result.rejected),
         seconds * 1000.0,
     )
+
+
+def _score(batch: EventBatch, events: list[func.EventHubEvent], context: func.Context) -> tuple[BatchResult, str]:
+    """The batch's documents and the model version that scored them."""
+    telemetry = get_telemetry()
+    # Producer trace contexts are read only when telemetry is on: off, it costs nothing here.
+    producers = traceparents((events[0].metadata or {}).get("PropertiesArray")) if telemetry.enabled and events else []
+    settings = get_settings()
+    limits = Limits.of(settings)
+    # The worker does not carry the invocation's trace context into a sync function's thread, so the
+    # span is parented to it explicitly (shared/telemetry.py).
+    parent = context.trace_context.trace_parent if telemetry.enabled else None
+    with telemetry.batch_span(len(batch), batch.partition, producers, parent=parent):
+        try:
+            model = bundled_model.get()
+        except ModelIntegrityError:
+            # Already logged once by LazyModel; keep the events rather than skipping them.
+            unavailable = Rejection("model", "model_unavailable", "the model artifact failed its check")
+            return reject_all(batch, unavailable, limits=limits), "unavailable"
+        return score_batch(batch, model, limits=limits, history=get_history()), model.version

@@ -31,6 +31,7 @@ from typing import Any, Final
 import numpy as np
 
 from shared import contract as c
+from shared.timestamps import batch_ms
 
 WINDOW: Final = 20
 """Prior payments the features read (the most recent ones within the horizon)."""
@@ -38,6 +39,12 @@ STATE_LIMIT: Final = 40
 """Payments kept per account: the window plus as many newer ones, so that a late or redelivered payment
 still finds all its predecessors while no more than `STATE_LIMIT - WINDOW` newer payments of its account
 were stored before it."""
+STATE_HARD_LIMIT: Final = 200
+"""Payments a state may hold whatever the batch: `_new_states` keeps more than `STATE_LIMIT` only to
+keep the latest batch exact on redelivery, and a batch with one payment of an account dated long
+before its others would otherwise keep everything in between (a state is one Cosmos DB item, at most
+2 MB; 200 payments are about 14 KB). Past this, the oldest go first, and a redelivery of a batch that
+held more than `STATE_HARD_LIMIT - WINDOW` payments of one account is no longer exact for its oldest."""
 HOUR_MS: Final = 3_600_000
 DAY_MS: Final = 86_400_000
 HORIZON_MS: Final = 30 * DAY_MS
@@ -114,10 +121,11 @@ class Payments:
 
 
 def timestamps_ms(timestamps: Sequence[str]) -> np.ndarray:
-    """Contract timestamps (UTC ISO 8601) as int64 ms since the epoch, vectorised through NumPy's parser."""
-    text = np.asarray([s[:-1] if s.endswith("Z") else s.removesuffix("+00:00") for s in timestamps], dtype=str)
-    out: np.ndarray = text.astype("datetime64[ms]").astype(np.int64)
-    return out
+    """Contract timestamps as int64 ms since the epoch (`shared.timestamps`); `ValueError` if any is not."""
+    t_ms, bad = batch_ms(timestamps)
+    if bad:
+        raise ValueError(f"{len(bad)} of {len(timestamps)} are not contract timestamps, the first at {bad[0]}")
+    return t_ms
 
 
 def _sorted_order(code: np.ndarray, t_ms: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -210,10 +218,11 @@ def replay(p: Payments, chunk: int = 1 << 16) -> np.ndarray:
     """
     _, code = np.unique(p.account, return_inverse=True)
     order = _sorted_order(code, p.t_ms, p.id)
-    ids_sorted = p.id[order]
+    ids_sorted, code_sorted = p.id[order], code[order]
     first = np.ones(order.size, dtype=bool)
-    # Duplicates of an id share its account, time and id, so they sort next to each other.
-    first[1:] = ids_sorted[1:] != ids_sorted[:-1]
+    # Duplicates of a payment share its account, time and id, so they sort next to each other; a
+    # payment is (account, id), as serving keys it, so one id in two accounts is two payments.
+    first[1:] = (ids_sorted[1:] != ids_sorted[:-1]) | (code_sorted[1:] != code_sorted[:-1])
     kept = order[first]
     s = p.take(kept)
     same = code[kept]
@@ -313,6 +322,7 @@ def _new_states(k: Payments, earliest: np.ndarray) -> dict[int, dict[str, Any]]:
     codes = same[starts]
     # Where each account's kept rows begin, for all accounts at once.
     lows = np.maximum(starts, np.minimum(ends - STATE_LIMIT, earliest[codes] - WINDOW))
+    lows = np.maximum(lows, ends - STATE_HARD_LIMIT)
     names = ("v", "id", "t_ms", *PAYMENT_FIELDS)
     columns = [k.id.tolist(), k.t_ms.tolist(), *(getattr(k, name).tolist() for name in PAYMENT_FIELDS)]
     out: dict[int, dict[str, Any]] = {}

@@ -22,7 +22,7 @@ from typing import Any, Final
 import numpy as np
 
 from shared.explain import ShapTables, build_tables
-from shared.features import FeatureSpec, source_fields
+from shared.features import N_FEATURES, FeatureSpec, source_fields
 
 logger = logging.getLogger(__name__)
 
@@ -171,17 +171,29 @@ def load_model(model_dir: Path, threshold_override: float | None = None) -> Frau
     payload = joblib.load(artifact)
     if not isinstance(payload, dict) or payload.get("format") != ARTIFACT_FORMAT:
         raise ModelIntegrityError(f"model artifact {artifact} is not a {ARTIFACT_FORMAT} payload")
-    booster = xgboost.Booster()
-    booster.load_model(bytearray(payload["booster"]))
+    try:
+        # The artifact must describe the features this code computes, in this order: a mismatch is an
+        # unusable model (every batch rejected as model_unavailable, remembered), not a per-batch crash.
+        spec = FeatureSpec.from_dict(payload["feature_spec"])
+        booster = xgboost.Booster()
+        booster.load_model(bytearray(payload["booster"]))
+    except (KeyError, TypeError, ValueError, xgboost.core.XGBoostError) as exc:
+        raise ModelIntegrityError(f"model artifact {artifact} does not fit this code: {exc}") from None
+    if int(booster.num_features()) != N_FEATURES:
+        raise ModelIntegrityError(
+            f"model artifact {artifact} expects {booster.num_features()} features, this code computes {N_FEATURES}"
+        )
     # One thread per worker process: Functions scales out by process, and threads only add
     # contention at our batch sizes (measured in benchmarks/).
     booster.set_param({"nthread": 1})
     shap = checked_predictor(booster, shap_tables(booster), int(booster.num_features()))
     if shap is None:
         logger.warning("model %s is too deep for SHAP tables; reasons use XGBoost's slower pred_contribs", actual[:12])
-    spec = FeatureSpec.from_dict(payload["feature_spec"])
-    threshold = float(metadata["threshold"]) if threshold_override is None else threshold_override
-    version = str(metadata["version"])
+    try:
+        threshold = float(metadata["threshold"]) if threshold_override is None else threshold_override
+        version = str(metadata["version"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelIntegrityError(f"model metadata {meta_path} has no usable threshold or version: {exc}") from None
     logger.info("loaded fraud model %s (threshold %.4f, sha256 %s)", version, threshold, actual[:12])
     return FraudModel(booster=booster, spec=spec, threshold=threshold, version=version, metadata=metadata, shap=shap)
 

@@ -5,14 +5,18 @@ a replayed batch overwrites in Cosmos DB instead of duplicating) or a rejected o
 field, a stable reason code and keeps the raw body for re-driving. An event is one transaction or
 an envelope of many (`shared.contract`); an envelope's records are flattened into the same batch
 columns, each judged on its own, and an envelope that is itself at fault is one rejected document.
-Nothing here raises for bad input: the Functions host moves the checkpoint past a batch even when
-the function throws, so an exception would silently skip the rest of the batch.
+Nothing here raises for bad input, and `functions/score.py` turns anything unforeseen into
+`internal_error` rejections: the Functions host moves the checkpoint past a batch whose retries are
+spent, so an exception must never be how a batch ends, except `StateWriteError` (see below).
 
 Each payment is scored with its account's behaviour (shared/behaviour.py): the accounts' stored
 states are read once per batch from a `History` (shared/history.py), the features come from the
-payments strictly before each one in event time, and the accounts' new states come back in
-`BatchResult.profiles` for the caller to write. If the store cannot be read, the batch is scored
-with history unknown and no state is written (so a stored history is never overwritten by less).
+payments strictly before each one in event time, and the accounts' new states are written back
+conditionally before the documents go out (a conflict with another batch re-runs this part). If the
+store cannot be read, the batch is scored with history unknown, every document says so
+(`account_history: "unavailable"`), and no state is written. If the states cannot be written,
+`StateWriteError` fails the invocation so the trigger's retry policy runs it again. A payment dated
+too far from its enqueued time (`Limits`) or reusing a stored id with other content is rejected.
 
 The batch moves as columns, so per-event Python stays at what cannot be shared: one JSON decode per
 event, then `shared.columnar` checks each field for the whole batch (with `contract.validate`'s
@@ -29,10 +33,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import Sequence
+import math
+import random
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import repeat
+from itertools import compress, repeat
 from typing import Any, Final
 
 import numpy as np
@@ -42,16 +49,66 @@ from shared import behaviour
 from shared import contract as c
 from shared.columnar import ValidBatch, validate_batch
 from shared.features import behaviour_columns, encode
-from shared.history import History, HistoryUnavailableError, profile_document
+from shared.history import History, HistoryUnavailableError, RateLimitedWarning, StateConflictError
 from shared.model import FraudModel, ranked
+from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-RAW_BODY_LIMIT = 16 * 1024
-"""Raw bodies longer than this are truncated in rejected documents (Cosmos items max out at 2 MB)."""
+RAW_BODY_LIMIT: Final = 1_048_576
+"""Raw bodies up to this size (the largest event Event Hubs Standard and Premium accept) are kept whole
+in rejected documents, so every rejected event can be re-driven (tools/redrive.py). A body is kept as
+text when its JSON-escaped form stays under `RAW_TEXT_LIMIT`, else as base64 (at most 1.4 MB): either
+way the document stays under Cosmos DB's 2 MB item limit. Only a body larger than this (possible only
+from a producer that bypasses Event Hubs) is cut, with `raw_body_truncated` set."""
+RAW_TEXT_LIMIT: Final = 1_500_000
+STATE_ATTEMPTS: Final = 8
+"""Reads and conditional writes of a batch's account states before giving up (`StateConflictError`)."""
 
 _INVALID_JSON: Final = c.Rejection("body", "invalid_json", "not a UTF-8 JSON document")
+ID_CONFLICT: Final = c.Rejection(
+    c.ID_FIELD,
+    "id_conflict",
+    "this account already has a payment with this id and different content (checked against its stored state)",
+)
+TOO_LATE: Final = "too_late"
+TOO_EARLY: Final = "too_early"
 DEFAULT_LIMITS: Final = c.EnvelopeLimits()
+
+history_unavailable = RateLimitedWarning(
+    "%d payments scored with account history unknown: the state store could not be read (%s)"
+)
+"""Payments scored without their history since the process started (`total`); documents say `unavailable`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one invocation accepts, from the settings: envelope sizes, transactions, event-time bounds."""
+
+    envelope: c.EnvelopeLimits = DEFAULT_LIMITS
+    max_transactions: int = 50_000
+    max_late_ms: int = 720 * 3_600_000
+    max_early_ms: int = 8784 * 3_600_000
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(
+            envelope=c.EnvelopeLimits(settings.max_event_bytes, settings.max_records_per_envelope),
+            max_transactions=settings.max_transactions_per_invocation,
+            max_late_ms=settings.event_time_max_late_hours * 3_600_000,
+            max_early_ms=settings.event_time_max_early_hours * 3_600_000,
+        )
+
+    def invocation_limit(self) -> c.Rejection:
+        return c.Rejection(
+            "body",
+            "invocation_limit",
+            f"the invocation already holds {self.max_transactions} transactions (MAX_TRANSACTIONS_PER_INVOCATION): "
+            "re-drive this event",
+        )
+
+
+DEFAULT_BATCH_LIMITS: Final = Limits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +136,6 @@ class BatchResult:
     scored: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     flagged: int = 0
-    profiles: list[dict[str, Any]] = field(default_factory=list)
-    """The new behaviour state of every account in the batch, as `profiles` documents to write."""
 
 
 def utc_iso(moment: datetime) -> str:
@@ -171,11 +226,15 @@ def _rejected(
     model_version: str | None,
 ) -> dict[str, Any]:
     raw = body[:RAW_BODY_LIMIT]
+    body_text: str | None
     try:
-        body_text: str | None = raw.decode("utf-8")
-        body_b64 = None
+        body_text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        body_text, body_b64 = None, base64.b64encode(raw).decode("ascii")
+        body_text = None
+    # Control characters escape to six bytes each in JSON: such a text could outgrow the item limit.
+    if body_text is not None and len(raw) * 6 > RAW_TEXT_LIMIT and len(orjson.dumps(body_text)) > RAW_TEXT_LIMIT:
+        body_text = None
+    body_b64 = None if body_text is not None else base64.b64encode(raw).decode("ascii")
     enqueued = batch.enqueued_times[position]
     return {
         "id": doc_id,
@@ -215,30 +274,50 @@ class _Slots:
         return None if self.indices is None else self.indices[slot]
 
 
-def _decode(bodies: Sequence[bytes], limits: c.EnvelopeLimits) -> _Slots:
-    """Decode each body once; flatten envelopes' records into slots; reject what cannot be a record."""
+def _transactions_in(value: object) -> int:
+    if c.is_envelope(value):
+        assert isinstance(value, dict)
+        items = value[c.ENVELOPE_FIELD]
+        return len(items) if type(items) is list else 1
+    return 1
+
+
+def _decode(bodies: Sequence[bytes], limits: Limits) -> _Slots:
+    """Decode each body once; flatten envelopes' records into slots; reject what cannot be a record.
+
+    Past `limits.max_transactions` transactions, an event is rejected whole as `invocation_limit` and
+    its decoded value dropped at once, so an invocation holds at most that many records in memory.
+    """
     values: list[Any] = []
     rejected: dict[int, c.Rejection] = {}
-    append, loads, envelope = values.append, orjson.loads, c.ENVELOPE_FIELD
-    small = min(c.MAX_TRANSACTION_BYTES, limits.max_event_bytes)
+    append, loads = values.append, orjson.loads
+    small = min(c.MAX_TRANSACTION_BYTES, limits.envelope.max_event_bytes)
     envelopes = 0
+    transactions = 0
+    budget = limits.max_transactions
     for position, body in enumerate(bodies):
         if len(body) > small:
-            envelopes += _decode_large(body, position, limits, values, rejected)
+            envelopes += _decode_large(body, position, limits.envelope, values, rejected)
+        else:
+            try:
+                values.append(loads(body))
+            except orjson.JSONDecodeError:
+                rejected[position] = _INVALID_JSON
+                append(None)
+                continue
+            if c.is_envelope(values[-1]):
+                envelopes += 1
+        if position in rejected:
             continue
-        try:
-            value = loads(body)
-        except orjson.JSONDecodeError:
-            rejected[position] = _INVALID_JSON
-            append(None)
+        held = _transactions_in(values[-1])
+        if transactions + held > budget:
+            values[-1] = None
+            rejected[position] = limits.invocation_limit()
             continue
-        append(value)
-        # An envelope is a one-key dict; the length test spares a transaction the key lookup.
-        if type(value) is dict and len(value) == 1 and envelope in value:
-            envelopes += 1
+        transactions += held
     if not envelopes:
         return _Slots(values, rejected)
-    return _flatten(values, rejected, limits)
+    return _flatten(values, rejected, limits.envelope)
 
 
 def _decode_large(
@@ -273,7 +352,9 @@ def _flatten(values: list[Any], rejected: dict[int, c.Rejection], limits: c.Enve
             rejections[slot] = rejected[position]
         elif c.is_envelope(value):
             items = value[c.ENVELOPE_FIELD]
-            if type(items) is not list:
+            if len(value) != 1:
+                rejections[slot] = c.INVALID_ENVELOPE
+            elif type(items) is not list:
                 rejections[slot] = c.RECORDS_NOT_A_LIST
             elif not items:
                 # Zero documents would let the event vanish without a trace.
@@ -419,48 +500,161 @@ def _scored_documents(
     ]
 
 
-def _behaviour(
-    valid: ValidBatch, history: History | None, now: str, write_state: bool
-) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """(features per accepted record, profile documents to write)."""
-    if history is None:
-        return behaviour.no_history(valid.numbers), []
-    payments = behaviour.Payments.of(
-        valid.ids, valid.account_ids, behaviour.timestamps_ms(valid.timestamps), valid.numbers
+def _drop(valid: ValidBatch, rows: Mapping[int, c.Rejection]) -> ValidBatch:
+    """`valid` without the accepted `rows` (indexes into its columns), each now rejected with its reason."""
+    if not rows:
+        return valid
+    keep = [i not in rows for i in range(len(valid.positions))]
+    mask = np.array(keep, dtype=bool)
+    rejections = dict(valid.rejections)
+    for row, rejection in rows.items():
+        rejections[valid.positions[row]] = rejection
+
+    def select(values: Sequence[Any]) -> list[Any]:
+        return list(compress(values, keep))
+
+    return ValidBatch(
+        positions=select(valid.positions),
+        records=select(valid.records),
+        ids=select(valid.ids),
+        timestamps=select(valid.timestamps),
+        account_ids=select(valid.account_ids),
+        numbers={name: column[mask] for name, column in valid.numbers.items()},
+        labels=select(valid.labels),
+        canonical=valid.canonical,
+        rejections=rejections,
     )
-    accounts = list(dict.fromkeys(valid.account_ids))
-    try:
-        states = history.states(accounts)
-    except HistoryUnavailableError:
-        logger.exception("account history unavailable: %d payments scored with history unknown", len(valid.ids))
-        return behaviour.no_history(valid.numbers), []
-    features, new_states = behaviour.score_batch_features(payments, states)
-    profiles = [profile_document(a, state, now) for a, state in new_states.items()] if write_state else []
-    return features, profiles
+
+
+def _enqueued_ms(moment: datetime | None) -> float:
+    if moment is None:
+        return math.nan
+    if moment.tzinfo is None:  # the host's zone-less enqueued times are UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp() * 1000.0
+
+
+def _event_time_faults(
+    valid: ValidBatch, t_ms: np.ndarray, batch: EventBatch, slots: _Slots, limits: Limits
+) -> dict[int, c.Rejection]:
+    """Rows dated too long before or after their event's enqueued time (no check without one)."""
+    if not valid.positions:
+        return {}
+    per_event = [_enqueued_ms(m) for m in batch.enqueued_times]
+    enqueued = np.array([per_event[slots.event(slot)] for slot in valid.positions], dtype=np.float64)
+    t = t_ms.astype(np.float64)
+    late = t < enqueued - limits.max_late_ms
+    early = t > enqueued + limits.max_early_ms
+    faults: dict[int, c.Rejection] = {}
+    if late.any():
+        hours = limits.max_late_ms // 3_600_000
+        rejection = c.Rejection(
+            c.TIMESTAMP_FIELD,
+            TOO_LATE,
+            f"more than {hours} h before the event was enqueued (EVENT_TIME_MAX_LATE_HOURS)",
+        )
+        faults.update(dict.fromkeys(np.flatnonzero(late).tolist(), rejection))
+    if early.any():
+        hours = limits.max_early_ms // 3_600_000
+        rejection = c.Rejection(
+            c.TIMESTAMP_FIELD,
+            TOO_EARLY,
+            f"more than {hours} h after the event was enqueued (EVENT_TIME_MAX_EARLY_HOURS)",
+        )
+        faults.update(dict.fromkeys(np.flatnonzero(early).tolist(), rejection))
+    return faults
+
+
+def _id_conflicts(
+    valid: ValidBatch, t_ms: np.ndarray, states: Mapping[str, Mapping[str, Any]]
+) -> dict[int, c.Rejection]:
+    """Rows whose (account, id) the account's stored state holds with other content: a reused id, not a redelivery.
+
+    Detected as far back as the state reaches (its last `behaviour.STATE_LIMIT` payments or more);
+    an id reused after its payment left the state, or across accounts, is not seen here.
+    """
+    if not states:
+        return {}
+    conflicts: dict[int, c.Rejection] = {}
+    index: dict[str, dict[str, int]] = {}
+    numbers = valid.numbers
+    fields = ("amount", "old_balance", *behaviour.PAYMENT_FIELDS[2:])
+    for row, (account, payment) in enumerate(zip(valid.account_ids, valid.ids, strict=True)):
+        state = states.get(account)
+        if state is None:
+            continue
+        ids = index.get(account)
+        if ids is None:
+            ids = index[account] = {value: j for j, value in enumerate(state["id"])}
+        j = ids.get(payment)
+        if j is None:
+            continue
+        if state["t_ms"][j] != int(t_ms[row]) or any(state[f][j] != numbers[f][row] for f in fields):
+            conflicts[row] = ID_CONFLICT
+    return conflicts
+
+
+def _behaviour(
+    valid: ValidBatch, t_ms: np.ndarray, history: History | None, now: str, write_state: bool
+) -> tuple[np.ndarray, ValidBatch, str]:
+    """(features per accepted record, the accepted records, `account_history`: read / unavailable / off).
+
+    Reads the accounts' states, sets aside payments whose id conflicts with a stored one, computes
+    the features and writes the new states conditionally; when another batch changed one of the
+    accounts in between, all of it runs again on fresh states (`shared/history.py`).
+    """
+    if history is None:
+        return behaviour.no_history(valid.numbers), valid, "off"
+    for attempt in range(STATE_ATTEMPTS):
+        try:
+            snapshot = history.read(list(dict.fromkeys(valid.account_ids)))
+        except HistoryUnavailableError as exc:
+            history_unavailable.note(len(valid.ids), str(exc))
+            return behaviour.no_history(valid.numbers), valid, "unavailable"
+        conflicts = _id_conflicts(valid, t_ms, snapshot.states)
+        if conflicts:
+            t_ms = t_ms[[i not in conflicts for i in range(t_ms.size)]]
+            valid = _drop(valid, conflicts)
+        payments = behaviour.Payments.of(valid.ids, valid.account_ids, t_ms, valid.numbers)
+        features, new_states = behaviour.score_batch_features(payments, snapshot.states)
+        if not write_state or not history.write(new_states, snapshot, now):
+            return features, valid, "read"
+        # Another batch won some accounts: back off a little (jittered, so two losers do not collide again).
+        time.sleep(random.uniform(0.0, 0.002 * 2**attempt))
+    raise StateConflictError(f"account states kept changing under this batch for {STATE_ATTEMPTS} attempts")
 
 
 def score_batch(
     batch: EventBatch,
     model: FraudModel,
     now: datetime | None = None,
-    limits: c.EnvelopeLimits = DEFAULT_LIMITS,
+    limits: Limits = DEFAULT_BATCH_LIMITS,
     history: History | None = None,
     write_state: bool = True,
 ) -> BatchResult:
     """Score a whole batch in one matrix; set aside every record (or envelope) that breaks the contract.
 
     With a `history`, each payment's behavioural features come from its account's stored state and
-    the new states are returned as profile documents (unless `write_state` is False: a query such as
+    the new states are written back to it (unless `write_state` is False: a query such as
     POST /api/score reads history but adds nothing to it). Without one, history is unknown.
+    Raises only `StateWriteError` (the states could not be written: the caller fails the
+    invocation so that it is retried); any other exception is a bug for the caller's boundary.
     """
     stamp = utc_iso(now or datetime.now(UTC))
     slots = _decode(batch.bodies, limits)
     valid = validate_batch(slots.records, slots.rejections)
+    t_ms = behaviour.timestamps_ms(valid.timestamps)
+    faults = _event_time_faults(valid, t_ms, batch, slots, limits)
+    if faults:
+        t_ms = t_ms[[i not in faults for i in range(t_ms.size)]]
+        valid = _drop(valid, faults)
+    if not valid.positions:
+        return BatchResult(rejected=_rejected_documents(batch, slots, valid.rejections, stamp, model.version))
+
+    features, valid, account_history = _behaviour(valid, t_ms, history, stamp, write_state)
     rejected = _rejected_documents(batch, slots, valid.rejections, stamp, model.version)
     if not valid.positions:
         return BatchResult(rejected=rejected)
-
-    features, profiles = _behaviour(valid, history, stamp, write_state)
     x = encode({**valid.numbers, **behaviour_columns(features)}, model.spec)
     probabilities = model.predict_proba(x)
     # Compared in float64, as `probability >= threshold` reads on the stored document.
@@ -477,6 +671,7 @@ def score_batch(
     next_reasons = iter(explained).__next__
     for doc, is_flagged, row in zip(docs, flagged_list, rows, strict=True):
         values = dict(zip(names, row, strict=True))
+        doc["account_history"] = account_history
         doc["behaviour"] = values
         if is_flagged:
             reasons = next_reasons()
@@ -485,7 +680,7 @@ def score_batch(
             doc["reasons"] = reasons
         else:
             doc["reasons"] = []
-    return BatchResult(scored=docs, rejected=rejected, flagged=len(explained), profiles=profiles)
+    return BatchResult(scored=docs, rejected=rejected, flagged=len(explained))
 
 
 def reason_lists(contributions: np.ndarray) -> list[list[dict[str, Any]]]:
@@ -517,14 +712,31 @@ def reason_lists(contributions: np.ndarray) -> list[list[dict[str, Any]]]:
 
 
 def reject_all(
-    batch: EventBatch, rejection: c.Rejection, now: datetime | None = None, limits: c.EnvelopeLimits = DEFAULT_LIMITS
+    batch: EventBatch, rejection: c.Rejection, now: datetime | None = None, limits: Limits = DEFAULT_BATCH_LIMITS
 ) -> BatchResult:
     """Record a whole batch as rejected (the model is unusable), so every record is kept for re-driving.
 
-    Envelopes are opened first: one document for a 500-record envelope would keep only the first
-    16 KiB of its raw body. A slot already at fault keeps its own reason.
+    Envelopes are opened first, so each record can be re-driven on its own. A slot already at
+    fault keeps its own reason.
     """
     stamp = utc_iso(now or datetime.now(UTC))
     slots = _decode(batch.bodies, limits)
     reasons = {slot: slots.rejections.get(slot, rejection) for slot in range(len(slots.records))}
     return BatchResult(rejected=_rejected_documents(batch, slots, reasons, stamp, None))
+
+
+INTERNAL_ERROR: Final = c.Rejection(
+    "body", "internal_error", "scoring failed on this batch; see the logs, then re-drive"
+)
+
+
+def reject_events(
+    batch: EventBatch, rejection: c.Rejection = INTERNAL_ERROR, now: datetime | None = None
+) -> BatchResult:
+    """Every event of the batch as one rejected document with its whole raw body, decoding nothing.
+
+    The last resort when scoring itself failed: nothing here parses the bodies, so nothing that made
+    scoring fail can make this fail too.
+    """
+    stamp = utc_iso(now or datetime.now(UTC))
+    return BatchResult(rejected=[rejected_document(batch, i, rejection, stamp) for i in range(len(batch))])

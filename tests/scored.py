@@ -24,6 +24,5 @@ def scored_documents(seed: int, count: int = 600, batch: int = 200) -> list[dict
     for start in range(0, len(transactions), batch):
         bodies = [json.dumps(t).encode() for t in transactions[start : start + batch]]
         result = score_batch(EventBatch.of_bodies(bodies), model, history=history)
-        history.remember(result.profiles)
         docs.extend(result.scored)
     return docs

@@ -17,7 +17,6 @@ from devhost.host_messages import eventhub_input, host_datetime
 from devhost.worker import Worker
 from functions import eventhub_time
 from shared.generator import TransactionGenerator
-from shared.settings import get_settings
 
 pytestmark = pytest.mark.unit
 
@@ -90,15 +89,15 @@ def test_equals_the_library_on_generated_host_times(moment: datetime, fraction: 
     assert eventhub_time.parse_enqueued_time(host_datetime(moment)) == moment.replace(tzinfo=UTC)
 
 
-def test_switched_off_the_library_parses(monkeypatch: pytest.MonkeyPatch) -> None:
-    """ENQUEUED_TIME_PARSER=library: the library's own (naive) result, untouched."""
-    monkeypatch.setenv("ENQUEUED_TIME_PARSER", "library")
-    get_settings.cache_clear()
-    assert EventHubTriggerConverter._parse_datetime("2025-11-29T23:00:00.1234567") == datetime(
-        2025, 11, 29, 23, 0, 0, 123456
-    )
-    monkeypatch.setenv("ENQUEUED_TIME_PARSER", "fast")
-    get_settings.cache_clear()
+def test_switched_off_the_library_parses() -> None:
+    """ENQUEUED_TIME_PARSER=library (install(False)): the library's own (naive) result, untouched."""
+    try:
+        assert not eventhub_time.install(False)
+        assert EventHubTriggerConverter._parse_datetime("2025-11-29T23:00:00.1234567") == datetime(
+            2025, 11, 29, 23, 0, 0, 123456
+        )
+    finally:
+        assert eventhub_time.install(True)
     assert EventHubTriggerConverter._parse_datetime("2025-11-29T23:00:00.1234567") == datetime(
         2025, 11, 29, 23, 0, 0, 123456, tzinfo=UTC
     )
@@ -121,16 +120,16 @@ def test_worker_stores_the_same_enqueued_times(
     functions_worker: Worker, monkeypatch: pytest.MonkeyPatch, parser: str
 ) -> None:
     """Through the worker, on or off, a zone-less host time is stored as the same UTC instant, whatever TZ says."""
-    monkeypatch.setenv("ENQUEUED_TIME_PARSER", parser)
     monkeypatch.setenv("TZ", "America/New_York")
     time.tzset()
-    get_settings.cache_clear()
+    eventhub_time.install(parser == "fast")
     try:
-        record = TransactionGenerator(seed=3).generate(1)[0]
         enqueued = datetime(2025, 11, 29, 23, 0, 0, 123456, tzinfo=UTC)
+        record = TransactionGenerator(seed=3).generate(1, now=enqueued)[0]
         inputs = eventhub_input([orjson.dumps(record)], enqueued=[enqueued])
         result = functions_worker.invoke("ScoreTransactions", *inputs)
     finally:
         monkeypatch.undo()
         time.tzset()
+        eventhub_time.install(True)
     assert [d["enqueued_time"] for d in result.documents("scored")] == ["2025-11-29T23:00:00.123Z"]

@@ -21,8 +21,8 @@ from tests.invoke import score
 pytestmark = pytest.mark.unit
 
 
-def _bodies(n: int, seed: int = 3) -> list[bytes]:
-    return [json.dumps(r).encode() for r in TransactionGenerator(seed=seed).generate(n)]
+def _bodies(n: int, seed: int = 3, now: datetime | None = None) -> list[bytes]:
+    return [json.dumps(r).encode() for r in TransactionGenerator(seed=seed).generate(n, now=now)]
 
 
 def test_batch_is_scored_into_documents(functions_worker: Worker) -> None:
@@ -192,7 +192,7 @@ def test_enqueued_times_are_utc_whatever_the_local_zone(
     time.tzset()
     try:
         enqueued = datetime(2025, 11, 29, 23, 0, 0, 123456, tzinfo=UTC)
-        scored, _ = score(functions_worker, _bodies(3), enqueued=[enqueued] * 3)
+        scored, _ = score(functions_worker, _bodies(3, now=enqueued), enqueued=[enqueued] * 3)
     finally:
         monkeypatch.undo()
         time.tzset()
@@ -212,9 +212,11 @@ def test_concurrent_first_invocations_load_the_model_once(
 
     monkeypatch.setattr(score_module, "bundled_model", LazyModel(slow_load))
     results: list[int] = []
+    # One set of bodies: generated again, the same ids would carry other timestamps (an id conflict).
+    bodies = _bodies(20)
 
     def one(partition: str) -> None:
-        scored, _ = score(functions_worker, _bodies(20), partition=partition)
+        scored, _ = score(functions_worker, bodies, partition=partition)
         results.append(len(scored))
 
     threads = [threading.Thread(target=one, args=(str(p),)) for p in range(4)]

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 import pytest
 from azure.cosmos import CosmosClient
 
-from devhost.cosmos_store import CosmosStore
+from devhost.cosmos_store import PROFILES, CosmosStore
+from shared import history
+from shared.settings import get_settings
 from tests.integration.cosmos_server import CosmosServer
 
 
@@ -41,3 +43,20 @@ def cosmos_sink(cosmos_client: CosmosClient) -> Iterator[CosmosStore]:
     database = f"test-{uuid.uuid4().hex}"
     yield CosmosStore(cosmos_client, database)
     cosmos_client.delete_database(database)
+
+
+@pytest.fixture
+def cosmos_state(
+    cosmos_server: CosmosServer, cosmos_sink: CosmosStore, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[CosmosStore]:
+    """The app configured as on Azure: behaviour state in the server's `profiles` container."""
+    cosmos_sink.upsert(PROFILES, [])  # creates the container
+    monkeypatch.setenv("BEHAVIOUR_STATE", "cosmos")
+    monkeypatch.setenv("COSMOS_DATABASE", cosmos_sink.database_name)
+    monkeypatch.setenv(
+        "CosmosDBConnection", f"AccountEndpoint={cosmos_server.endpoint};AccountKey={cosmos_server.key};"
+    )
+    get_settings.cache_clear()
+    history.reset()
+    yield cosmos_sink
+    history.reset()

@@ -13,7 +13,7 @@ from shared import contract as c
 from shared.envelopes import envelope_body
 from shared.generator import TransactionGenerator
 from shared.model import FraudModel, load_model
-from shared.scoring import EventBatch, reject_all, score_batch
+from shared.scoring import EventBatch, Limits, reject_all, score_batch
 
 pytestmark = pytest.mark.unit
 
@@ -59,7 +59,7 @@ def test_envelopes_score_exactly_as_bare_events(model: FraudModel) -> None:
 def test_both_forms_and_every_fault_in_one_batch(model: FraudModel) -> None:
     """Bare events, envelopes, bad records inside envelopes and bad envelopes: one document per record or fault."""
     bad_record = {**_BASE[11], "amount": -5.0}
-    limits = c.EnvelopeLimits(max_event_bytes=200_000, max_records=100)
+    limits = Limits(envelope=c.EnvelopeLimits(max_event_bytes=200_000, max_records=100))
     bodies = [
         orjson.dumps(_BASE[0]),  # 0: bare transaction
         envelope([_BASE[1], bad_record, 7, _BASE[2]]),  # 1: two good, two bad records
@@ -113,11 +113,24 @@ def test_rejected_record_ids_are_deterministic(model: FraudModel) -> None:
     assert ids == [d["id"] for d in score_batch(local, model).rejected]
 
 
-def test_an_envelope_shaped_transaction_needs_exactly_one_key(model: FraudModel) -> None:
-    """A transaction with an extra `records` field is still a transaction (scored, the field ignored)."""
-    record = {**_BASE[5], "records": [1, 2]}
-    result = score_batch(batch_of([orjson.dumps(record)]), model, now=NOW)
-    assert [d["id"] for d in result.scored] == [_BASE[5]["id"]]
+def test_an_object_holding_records_is_an_envelope_and_nothing_else(model: FraudModel) -> None:
+    """`records` plus any other key is one `invalid_envelope` rejection, its whole body kept for re-driving.
+
+    Before, it was judged as one transaction (rejected for a missing field at best), so a producer's
+    mistaken envelope lost every record but the first 16 KiB of its body.
+    """
+    records = _BASE[5:305]
+    body = orjson.dumps({"records": records, "source": "batch-7"})
+    assert len(body) > 16 * 1024
+    result = score_batch(batch_of([body]), model, now=NOW)
+    assert result.scored == []
+    (doc,) = result.rejected
+    assert (doc["field"], doc["reason"], doc["record_index"]) == ("body", "invalid_envelope", None)
+    assert doc["raw_body"].encode() == body
+    assert not doc["raw_body_truncated"]
+    # A transaction that carries `records` as context is therefore refused whole too: the name is reserved.
+    lone = score_batch(batch_of([orjson.dumps({**_BASE[5], "records": [1, 2]})]), model, now=NOW)
+    assert [d["reason"] for d in lone.rejected] == ["invalid_envelope"]
 
 
 def test_reject_all_keeps_every_record(model: FraudModel) -> None:

@@ -101,6 +101,7 @@ def oracle(batch: EventBatch, model: FraudModel, now: datetime) -> tuple[list[di
                 "enqueued_time": utc_iso(enqueued) if enqueued else None,
                 "partition": batch.partition,
                 "sequence_number": batch.sequence_numbers[position],
+                "account_history": "off",
                 "behaviour": dict(zip(behaviour.FEATURES, features, strict=True)),
                 "reasons": [
                     {"field": FIELDS[j], "contribution": round(float(row[j]), 4)} for j in order if row[j] > 0.0
