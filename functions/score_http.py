@@ -12,6 +12,7 @@ from functions.http import JSON, error_response
 from shared.history import get_history
 from shared.model import ModelIntegrityError
 from shared.score_request import RequestError, parse, score_records
+from shared.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,9 @@ def score_request(req: func.HttpRequest) -> func.HttpResponse:
         model = scoring_function.bundled_model.get()
     except ModelIntegrityError:
         return error_response(503, "model_unavailable", "the model failed its integrity check; see the logs")
-    answer = score_records(records, model, history=get_history())
+    # Off by default: the caller may not be the named account's bank (shared/score_request.py).
+    figures = get_settings().score_api_reason_figures
+    answer = score_records(records, model, history=get_history(), reason_figures=figures)
     errors = sum(1 for r in answer["results"] if "error" in r)
     logger.info("scored a request of %d records (%d with errors)", len(records), errors)
     return func.HttpResponse(orjson.dumps(answer), status_code=200, mimetype=JSON)
