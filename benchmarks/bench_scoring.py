@@ -181,7 +181,7 @@ def ours_runner(bodies: Sequence[bytes], stats: OursStats) -> Runner:
         sequence += size
         scored, rejected = Out[Any](), Out[Any]()
         started = time.perf_counter()
-        score_transactions(events, scored, rejected, Out[Any](), context())
+        score_transactions(events, scored, rejected, context())
         seconds = time.perf_counter() - started
         docs = documents(scored)
         if len(docs) + len(documents(rejected)) != size or any("reasons" not in d for d in docs):
@@ -376,7 +376,7 @@ imported = sorted(m for m in ("xgboost", "sklearn", "pandas", "scipy") if m in s
 events = eventhub_events(bodies, [datetime.now(UTC)] * len(bodies))
 t2 = time.perf_counter()
 scored, rejected = Out(), Out()
-score_transactions(events, scored, rejected, Out(), context())
+score_transactions(events, scored, rejected, context())
 t3 = time.perf_counter()
 print(json.dumps({
     "import_s": t1 - t0, "azure_functions_s": ta - t0, "first_batch_s": t3 - t2,

@@ -4,14 +4,20 @@
 
 `ScoreTransactions` runs in the worker engine (devhost.worker) on the same transactions with
 BEHAVIOUR_STATE off (history unknown: the baseline), memory (states in the process) and cosmos
-(states read from a `@vercel/cosmosdb-server` on loopback with the Cosmos DB SDK, as on Azure; the
-server is the one the integration tests start, so `make setup` must have installed it), at 1 and
-100 records per event. Every account starts with a full stored history (its state after `--history`
-payments each, put in the store before timing), as in steady state. Inside each invocation, the
-state reads (`History.states`) and the features (`behaviour.score_batch_features`) are timed by
-wrapping those names for the run; the rest of the difference to `off` is the new states' shaping
-and, with Cosmos DB, encoding the `profiles` output. The host's writes of that output
-are timed apart (they happen after the function returns, outside its time).
+(states read and conditionally written with the Cosmos DB SDK, as on Azure, to a
+`@vercel/cosmosdb-server` on loopback; the server is the one the integration tests start, so
+`make setup` must have installed it), at 1 and 100 records per event. Every account starts with a
+full stored history (its state after `--history` payments each, written before timing with the
+store's own `History.write`), as in steady state. Inside each invocation, the state reads
+(`History.read`), the features (`behaviour.score_batch_features`) and the conditional writes
+(`History.write`) are timed by wrapping those names for the run; the rest of the difference to
+`off` is shaping the new states and the documents. The function writes the states itself (there is
+no `profiles` output binding any more), so the writes are inside the invocation's time.
+
+States written per batch are counted from the store, not from the function: every account's
+version is read before and after each invocation (`History.read(...).versions`: the memory store's
+version counter, Cosmos DB's `_etag` through the SDK) and the changed ones counted; their size is
+the profile document's (`history.profile_document`) as read back.
 
 Request units are not measured (cosmosdb-server charges none): they are estimated per transaction
 from the measured document sizes and Microsoft's published per-operation figures (point read of a
@@ -36,6 +42,8 @@ import orjson
 
 from benchmarks.machine import machine
 
+WARM_STAMP = "2026-01-01T00:00:00.000Z"
+"""`updated_at` of the warm-up states (and of the documents whose size is measured)."""
 # (KB, read RU, write RU) from Microsoft's table; interpolated linearly between its points.
 RU_TABLE = ((1.0, 1.00, 4.95), (2.0, 1.04, 6.29), (4.0, 1.14, 6.67), (8.0, 1.33, 7.04), (16.0, 1.67, 9.52))
 
@@ -54,14 +62,15 @@ class Timings:
     totals: list[float] = field(default_factory=list)
     reads: float = 0.0
     features: float = 0.0
-    host_writes: float = 0.0
-    profiles: int = 0
-    profile_bytes: int = 0
+    writes: float = 0.0
+    states_written: int = 0
+    """Accounts whose stored version changed across the invocations (read back from the store)."""
+    state_bytes: int = 0
 
 
 @contextmanager
 def instrumented(t: Timings) -> Iterator[None]:
-    """Time `History.states` (every store) and `behaviour.score_batch_features` while the block runs."""
+    """Time `History.read`, `History.write` (every store) and `behaviour.score_batch_features` while the block runs."""
     from shared import behaviour, history
 
     def timed(owner: Any, name: str, slot: str) -> Callable[[], None]:
@@ -78,8 +87,10 @@ def instrumented(t: Timings) -> Iterator[None]:
         return lambda: setattr(owner, name, original)
 
     restore = [
-        timed(history.MemoryHistory, "states", "reads"),
-        timed(history.CosmosHistory, "states", "reads"),
+        timed(history.MemoryHistory, "read", "reads"),
+        timed(history.CosmosHistory, "read", "reads"),
+        timed(history.MemoryHistory, "write", "writes"),
+        timed(history.CosmosHistory, "write", "writes"),
         timed(behaviour, "score_batch_features", "features"),
     ]
     try:
@@ -97,13 +108,12 @@ def bodies_of(records: Sequence[dict[str, Any]], per_event: int) -> list[bytes]:
     return [e.body for e in pack_envelopes(records, per_event, ["0"])]
 
 
-def warm_states(warm: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every account's state after its warm-up payments, as profile documents (the same for every mode)."""
+def warm_states(warm: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every account's state after its warm-up payments (the same for every mode)."""
     from shared import behaviour
     from shared.columnar import validate_batch
-    from shared.history import profile_document
 
-    states: dict[Any, dict[str, Any]] = {}
+    states: dict[str, dict[str, Any]] = {}
     # In batches, as serving built them: a state keeps its latest batch whole, so one batch of everything
     # would leave a busy account with all its payments instead of STATE_LIMIT of them.
     for start in range(0, len(warm), 5000):
@@ -113,13 +123,16 @@ def warm_states(warm: list[dict[str, Any]]) -> list[dict[str, Any]]:
         )
         _, new = behaviour.score_batch_features(payments, states)
         states.update(new)
-    return [profile_document(account, state, "2026-01-01T00:00:00.000Z") for account, state in states.items()]
+    return states
 
 
 def run_mode(
-    mode: str, profiles: list[dict[str, Any]], batches: list[list[dict[str, Any]]], per_event: int, store: Any | None
+    mode: str, states: dict[str, dict[str, Any]], batches: list[list[dict[str, Any]]], per_event: int
 ) -> Timings:
-    """Start from the warm states, then time each batch, with BEHAVIOUR_STATE=`mode`."""
+    """Store the warm states, then time each batch, with BEHAVIOUR_STATE=`mode`.
+
+    With `cosmos`, COSMOS_DATABASE must name a database whose containers exist (devhost.cosmos_store).
+    """
     from devhost.host_messages import eventhub_input
     from devhost.worker import worker
     from shared import history
@@ -129,28 +142,32 @@ def run_mode(
     get_settings.cache_clear()
     history.reset()
     engine = worker()
-    if mode == "memory":
-        store_in_process = history.get_history()
-        assert store_in_process is not None
-        store_in_process.remember(profiles)
-    elif store is not None:
-        store.upsert("profiles", profiles)
+    store = history.get_history()
+    if store is not None and states:
+        # The store's own conditional write, against a read of the same accounts (none stored yet).
+        conflicts = store.write(states, store.read(list(states)), WARM_STAMP)
+        if conflicts:
+            raise RuntimeError(f"{len(conflicts)} warm states could not be written (first: {conflicts[0]!r})")
     sequence = 0
     timings = Timings()
     for records in batches:
         bodies = bodies_of(records, per_event)
         message = eventhub_input(bodies, partition="0", first_sequence_number=sequence)
         sequence += len(bodies)
+        accounts = list(dict.fromkeys(r["account_id"] for r in records))
+        before = store.read(accounts).versions if store is not None else {}
         with instrumented(timings):
             result = engine.invoke("ScoreTransactions", *message)
         timings.totals.append(result.seconds)
-        written = result.documents("profiles")
-        timings.profiles += len(written)
-        timings.profile_bytes += sum(len(orjson.dumps(p)) for p in written)
-        if store is not None and written:
-            started = time.perf_counter()
-            store.upsert("profiles", written)  # the host's write of the output binding
-            timings.host_writes += time.perf_counter() - started
+        if store is not None:
+            after = store.read(accounts)
+            written = [a for a in accounts if a in after.versions and after.versions[a] != before.get(a)]
+            timings.states_written += len(written)
+            timings.state_bytes += sum(
+                len(orjson.dumps(history.profile_document(a, after.states[a], WARM_STAMP)))
+                for a in written
+                if a in after.states
+            )
     return timings
 
 
@@ -173,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="Unverified HTTPS request is being made to host '127.0.0.1'")
     generator = TransactionGenerator(seed=17, accounts=args.accounts)
     warm = generator.generate(args.accounts * args.history)
-    profiles = warm_states(warm)
+    states = warm_states(warm)
     batches = [generator.generate(args.batch) for _ in range(args.repeats)]
     n = args.batch * args.repeats
     accounts_per_tx = statistics.fmean(len({r["account_id"] for r in b}) / len(b) for b in batches)
@@ -186,45 +203,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(
         f"{'records/event':>13} {'state':<7} {'µs/tx':>7} {'vs off':>8} {'reads':>7} {'features':>9} "
-        f"{'output':>7} {'host write':>11} {'state bytes/account':>20}"
+        f"{'writes':>7} {'rest':>7} {'states/batch':>12} {'state bytes/account':>20}"
     )
-    run_mode("off", [], [generator.generate(500)], 1, None)  # loads the model, untimed, as a warm worker has
+    run_mode("off", {}, [generator.generate(500)], 1)  # loads the model, untimed, as a warm worker has
     with CosmosServer() as server:
         connection = f"AccountEndpoint={server.endpoint};AccountKey={server.key};"
         os.environ["CosmosDBConnection"] = connection  # noqa: SIM112 - the app setting's own name
         summary: dict[tuple[int, str], Timings] = {}
         for per_event in (1, 100):
             for mode in ("off", "memory", "cosmos"):
-                store = None
                 if mode == "cosmos":
                     database = f"bench-{uuid.uuid4().hex[:8]}"
                     os.environ["COSMOS_DATABASE"] = database
-                    store = CosmosStore(server.client(), database)
-                t = run_mode(mode, profiles, batches, per_event, store)
+                    CosmosStore(server.client(), database)  # creates the database and its containers
+                t = run_mode(mode, states, batches, per_event)
                 summary[(per_event, mode)] = t
                 off = summary[(per_event, "off")]
                 us = sum(t.totals) / n * 1e6
                 base = sum(off.totals) / n * 1e6
-                reads, feats = t.reads / n * 1e6, t.features / n * 1e6
-                output = us - base - reads - feats if mode != "off" else 0.0
-                size = t.profile_bytes / t.profiles if t.profiles else 0.0
+                reads, feats, writes = t.reads / n * 1e6, t.features / n * 1e6, t.writes / n * 1e6
+                rest = us - base - reads - feats - writes if mode != "off" else 0.0
+                size = t.state_bytes / t.states_written if t.states_written else 0.0
                 print(
-                    f"{per_event:>13} {mode:<7} {us:7.1f} {us - base:+8.1f} {reads:7.1f} {feats:9.1f} {output:7.1f} "
-                    f"{t.host_writes / n * 1e6:11.1f} {size:20,.0f}"
+                    f"{per_event:>13} {mode:<7} {us:7.1f} {us - base:+8.1f} {reads:7.1f} {feats:9.1f} {writes:7.1f} "
+                    f"{rest:7.1f} {t.states_written / args.repeats:12,.0f} {size:20,.0f}"
                 )
     cosmos = summary[(100, "cosmos")]
-    size = cosmos.profile_bytes / max(cosmos.profiles, 1)
+    size = cosmos.state_bytes / max(cosmos.states_written, 1)
     read_ru, write_ru = ru(size)
     print()
     print(
         f"request units per transaction (estimated from the state's measured size, {size:,.0f} bytes, and "
         f"Microsoft's table): read {read_ru * accounts_per_tx:.2f} + write {write_ru * accounts_per_tx:.2f} = "
         f"{(read_ru + write_ru) * accounts_per_tx:.2f} RU ({accounts_per_tx:.2f} accounts per transaction: one "
-        "point read and one upsert per distinct account per batch)"
+        "point read and one conditional write per distinct account per batch)"
     )
     print(
-        "(µs through the worker: request bytes in, response bytes out; the host's writes to cosmosdb-server on "
-        "loopback are not Azure's latency, only this machine's)"
+        "(µs through the worker: request bytes in, response bytes out; the state reads and writes to "
+        "cosmosdb-server on loopback are not Azure's latency, only this machine's; states/batch: accounts whose "
+        "stored version changed, read back from the store)"
     )
     return 0
 

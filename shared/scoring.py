@@ -62,6 +62,8 @@ text when its JSON-escaped form stays under `RAW_TEXT_LIMIT`, else as base64 (at
 way the document stays under Cosmos DB's 2 MB item limit. Only a body larger than this (possible only
 from a producer that bypasses Event Hubs) is cut, with `raw_body_truncated` set."""
 RAW_TEXT_LIMIT: Final = 1_500_000
+CONTRIBUTION_ROWS: Final = 4096
+"""Flagged rows explained per call: bounds the SHAP computation's memory, not its cost per row."""
 STATE_ATTEMPTS: Final = 8
 """Reads and conditional writes of a batch's account states before giving up (`StateConflictError`)."""
 
@@ -662,7 +664,13 @@ def score_batch(
     flagged_list = flagged.tolist()
     docs = _scored_documents(valid, batch, slots.events, probabilities.tolist(), flagged_list, model, stamp)
     flagged_rows = np.flatnonzero(flagged)
-    explained = reason_lists(model.contributions(x[flagged_rows])) if flagged_rows.size else []
+    # In pieces: the SHAP tables build a (trees x rows x fields) float64 array, 911 MB for 50,000
+    # flagged rows at once (benchmarks/bench_memory.py); pieces keep it to ~75 MB whatever the batch.
+    explained = [
+        reasons
+        for start in range(0, flagged_rows.size, CONTRIBUTION_ROWS)
+        for reasons in reason_lists(model.contributions(x[flagged_rows[start : start + CONTRIBUTION_ROWS]]))
+    ]
     # The features each payment was scored with, on its document: what an analyst (or a replay
     # check) reads back. Reasons go in last: a document holding a list or dict is tracked by the
     # garbage collector, and every collection triggered before this point would walk them all.
