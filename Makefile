@@ -63,11 +63,13 @@ train: $(PY_STAMP)
 soak: $(PY_STAMP)
 	$(PY) -m devhost.soak --events 1000000
 
-# Scoring speed: the seed's path vs ScoreTransactions vs the bare booster, cold start, installed size.
+# Scoring speed: the seed's path vs ScoreTransactions vs the bare booster, cold start, installed size;
+# the state's cost; peak memory of one invocation at the transaction limit and past it.
 bench: $(PY_STAMP) $(NODE_STAMP)
 	$(PY) -m benchmarks.bench_scoring
 	$(PY) -m benchmarks.bench_envelopes
 	$(PY) -m benchmarks.bench_state
+	$(PY) -m benchmarks.bench_memory
 
 # Sustained events/s and enqueue→stored latency of the local pipeline, embedded store.
 bench-pipeline: $(PY_STAMP)

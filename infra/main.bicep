@@ -131,6 +131,19 @@ param maxEventBytes string = '1048576'
 @description('MAX_RECORDS_PER_ENVELOPE: most records one envelope may hold before it is rejected whole.')
 param maxRecordsPerEnvelope string = '5000'
 
+@description('MAX_TRANSACTIONS_PER_INVOCATION: past this many transactions in one invocation, events are rejected whole (invocation_limit) to bound memory.')
+param maxTransactionsPerInvocation string = '50000'
+
+@description('EVENT_TIME_MAX_LATE_HOURS: an event dated more than this before its enqueued time is rejected (too_late).')
+param eventTimeMaxLateHours string = '720'
+
+@description('EVENT_TIME_MAX_EARLY_HOURS: an event dated more than this after its enqueued time is rejected (too_early).')
+param eventTimeMaxEarlyHours string = '8784'
+
+@allowed(['off', 'on'])
+@description('SCORE_API_REASON_FIGURES: on lets POST /api/score reasons quote an account\'s stored figures; off keeps them out.')
+param scoreApiReasonFigures string = 'off'
+
 @allowed(['fast', 'library'])
 @description('ENQUEUED_TIME_PARSER: fast parses enqueued times with the app\'s own parser; library uses azure-functions\' own.')
 param enqueuedTimeParser string = 'fast'
@@ -328,6 +341,10 @@ var appSettings = {
   MAX_EVENT_BYTES: maxEventBytes
   MAX_RECORDS_PER_ENVELOPE: maxRecordsPerEnvelope
   ENQUEUED_TIME_PARSER: enqueuedTimeParser
+  MAX_TRANSACTIONS_PER_INVOCATION: maxTransactionsPerInvocation
+  EVENT_TIME_MAX_LATE_HOURS: eventTimeMaxLateHours
+  EVENT_TIME_MAX_EARLY_HOURS: eventTimeMaxEarlyHours
+  SCORE_API_REASON_FIGURES: scoreApiReasonFigures
   MODEL_DIR: modelDir
   FRAUD_THRESHOLD: fraudThreshold
   POWERBI_PUSH_URL: empty(powerBiPushUrl) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.powerBiSecretUri})'
