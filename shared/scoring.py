@@ -64,8 +64,9 @@ from a producer that bypasses Event Hubs) is cut, with `raw_body_truncated` set.
 RAW_TEXT_LIMIT: Final = 1_500_000
 CONTRIBUTION_ROWS: Final = 4096
 """Flagged rows explained per call: bounds the SHAP computation's memory, not its cost per row."""
-STATE_ATTEMPTS: Final = 8
-"""Reads and conditional writes of a batch's account states before giving up (`StateConflictError`)."""
+STATE_ATTEMPTS: Final = 20
+"""Reads and conditional writes of a batch's account states before giving up (`StateConflictError`, which
+fails the invocation for its retry policy: nothing is lost even then)."""
 
 _INVALID_JSON: Final = c.Rejection("body", "invalid_json", "not a UTF-8 JSON document")
 ID_CONFLICT: Final = c.Rejection(
@@ -622,7 +623,7 @@ def _behaviour(
         if not write_state or not history.write(new_states, snapshot, now):
             return features, valid, "read"
         # Another batch won some accounts: back off a little (jittered, so two losers do not collide again).
-        time.sleep(random.uniform(0.0, 0.002 * 2**attempt))
+        time.sleep(random.uniform(0.0, min(0.1, 0.002 * 2**attempt)))
     raise StateConflictError(f"account states kept changing under this batch for {STATE_ATTEMPTS} attempts")
 
 
