@@ -29,7 +29,7 @@ from devhost.host_messages import cosmos_feed_input, eventhub_input, http_input
 from devhost.store import SQLiteStore
 from devhost.stream import EventStream, Partition, StoredEvent
 from devhost.worker import WorkerError, worker
-from shared import history
+from shared import event_sender, history
 from shared.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -260,6 +260,19 @@ class ProcessWrites:
         self._process.close()
 
 
+class StreamSender:
+    """The generators' `PartitionSender` when this process plays Event Hubs: appends to the stream's partitions."""
+
+    def __init__(self, stream: EventStream) -> None:
+        self._stream = stream
+
+    def partition_ids(self) -> list[str]:
+        return [p.id for p in self._stream.partitions]
+
+    def send(self, partition_id: str, bodies: Sequence[bytes]) -> None:
+        self._stream.send_to(partition_id, bodies)
+
+
 class LocalPipeline:
     """Runs the app's functions end to end against a `Store`, reporting to an optional `Observer`."""
 
@@ -280,6 +293,9 @@ class LocalPipeline:
             os.environ["COSMOS_DATABASE"] = database
         get_settings.cache_clear()
         history.reset()
+        # This process plays Event Hubs: the generators' SDK sender appends to the local stream's
+        # partitions, by partition id, as the producer client would send to the hub's.
+        event_sender.install(StreamSender(self.stream))
         self._worker = worker()
         self._stop = threading.Event()
         self._writes: Writes = ProcessWrites(store) if isinstance(store, SQLiteStore) else ThreadWrites(store)
@@ -301,6 +317,7 @@ class LocalPipeline:
         while self._pending:
             self._settle(block=True)
         self._writes.close()
+        event_sender.install(None)
 
     def __enter__(self) -> LocalPipeline:
         return self
@@ -322,10 +339,11 @@ class LocalPipeline:
                 f"GenerateTransactions answered {result.returned['status_code']}: {result.returned['body']!r}"
             )
         reply = orjson.loads(result.returned["body"])
-        bodies = [b.encode() for b in result.outputs["out"]]
-        self.stream.send(bodies)
+        if result.outputs.get("out") is not None:
+            # GENERATOR_SENDER=binding: the host spreads the output binding's events round-robin.
+            self.stream.send([b.encode() for b in result.outputs["out"]])
         self.summary.generated += reply["transactions"]
-        self.summary.events += len(bodies)
+        self.summary.events += reply["events"]
         self.summary.stage_seconds["generate"] += time.perf_counter() - t0
         if self.observer:
             self.observer.record_generated(reply["transactions"])

@@ -68,6 +68,13 @@ class EventStream:
             parts[self._next].append(body, now)
             self._next = (self._next + 1) % n
 
+    def send_to(self, partition_id: str, bodies: Sequence[bytes]) -> None:
+        """Append to one partition, as a producer sending by partition id (or partition key) does."""
+        now = time.time()
+        partition = self.partitions[int(partition_id)]
+        for body in bodies:
+            partition.append(body, now)
+
     def backlog(self) -> int:
         return sum(p.backlog() for p in self.partitions)
 

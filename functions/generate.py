@@ -4,14 +4,13 @@
 the seed's first phase, which built the labelled history that the model is retrained from.
 
 With GENERATOR_RECORDS_PER_EVENT above 1, transactions leave as `{"records": [...]}` envelopes
-(`shared.envelopes`), each under 1 MB. The Event Hubs output binding cannot set a partition key or
-partition from Python (azure-functions-python-worker#654, Azure/Azure-Functions#2430: an output
-event is a bare string), so the host spreads the events over partitions itself. What the generator
-can still do, it does: every envelope holds the records of one account partition only
-(EVENT_HUB_PARTITION_COUNT, the hash Event Hubs applies to partition key = account_id), in order,
-so an account's transactions of one call travel together. Order across calls is not guaranteed
-through the binding; tools/send_events.py, on the azure-eventhub SDK, sends each envelope to its
-partition when strict per-account order matters (README: envelopes).
+(`shared.envelopes`), each under 1 MB. By default (GENERATOR_SENDER=sdk) events go out through the
+azure-eventhub SDK (`shared.event_sender`), each to the partition that partition key = account_id
+gives, so an account's transactions always share one partition and the scorer sees them in order.
+GENERATOR_SENDER=binding uses the Event Hubs output binding instead, which cannot set a partition
+key or partition from Python (azure-functions-python-worker#654, Azure/Azure-Functions#2430: an
+output event is a bare string): the host spreads the events, and all the generator can do is keep
+each envelope to the accounts of one partition (EVENT_HUB_PARTITION_COUNT).
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ import azure.functions as func
 import orjson
 
 from functions.http import JSON, error_response
+from shared import event_sender
 from shared.envelopes import pack_envelopes
 from shared.generator import TransactionGenerator
 from shared.settings import get_settings
@@ -69,6 +69,16 @@ def _events(records: list[dict[str, Any]]) -> list[str]:
     return [e.body.decode() for e in envelopes]
 
 
+def _send(records: list[dict[str, Any]], out: func.Out[typing.List[str]]) -> int:  # noqa: UP006
+    """Send the records as the settings say; the number of events."""
+    settings = get_settings()
+    if settings.generator_sender == "binding":
+        bodies = _events(records)
+        out.set(bodies)
+        return len(bodies)
+    return event_sender.send(records, settings.records_per_event)
+
+
 @bp.function_name("GenerateTransactions")
 @bp.route(route="transactions", auth_level=func.AuthLevel.FUNCTION)
 @bp.event_hub_output(arg_name="out", event_hub_name="%EVENT_HUB_NAME%", connection="EventHubConnection")
@@ -108,15 +118,17 @@ def generate_transactions(
         if not 1 <= count <= limit:
             return error_response(400, "invalid_count", f"count must be an integer between 1 and {limit}")
     records, fraud = _generate(count)
-    # Either output is written by the host after the function returns; if that fails the caller
-    # gets a 500, never a false count. The Event Hubs extension packs events into size-limited batches.
+    # An output binding is written by the host after the function returns; if that fails the caller
+    # gets a 500, never a false count. The SDK sends before the reply, and says when it could not.
     events = 0
     if mode == "history":
         history.set(func.DocumentList(func.Document.from_dict(r) for r in records))
     else:
-        bodies = _events(records)
-        events = len(bodies)
-        out.set(bodies)
+        try:
+            events = _send(records, out)
+        except event_sender.SendError as exc:
+            logger.warning("generated transactions could not be sent: %s", exc)
+            return error_response(503, "event_hubs_unavailable", "the event hub could not be reached; try again")
     logger.info("generated %d transactions in %d events (%d labelled fraud) in %s mode", count, events, fraud, mode)
     # "sent" stays the transaction count, as callers before envelopes read it.
     reply = {"sent": count, "transactions": count, "events": events, "labelled_fraud": fraud, "mode": mode}
@@ -136,12 +148,11 @@ def generate_on_timer(
     if count == 0:
         return
     records, fraud = _generate(count)
-    bodies = _events(records)
-    out.set(bodies)
+    events = _send(records, out)
     logger.info(
         "timer generated %d transactions in %d events (%d labelled fraud, past due: %s)",
         count,
-        len(bodies),
+        events,
         fraud,
         timer.past_due,
     )

@@ -144,6 +144,10 @@ param eventTimeMaxEarlyHours string = '8784'
 @description('SCORE_API_REASON_FIGURES: on lets POST /api/score reasons quote an account\'s stored figures; off keeps them out.')
 param scoreApiReasonFigures string = 'off'
 
+@allowed(['sdk', 'binding'])
+@description('GENERATOR_SENDER: sdk sends each account\'s generated transactions to one partition (azure-eventhub); binding uses the output binding, which spreads them over all partitions.')
+param generatorSender string = 'sdk'
+
 @allowed(['fast', 'library'])
 @description('ENQUEUED_TIME_PARSER: fast parses enqueued times with the app\'s own parser; library uses azure-functions\' own.')
 param enqueuedTimeParser string = 'fast'
@@ -341,6 +345,7 @@ var appSettings = {
   MAX_EVENT_BYTES: maxEventBytes
   MAX_RECORDS_PER_ENVELOPE: maxRecordsPerEnvelope
   ENQUEUED_TIME_PARSER: enqueuedTimeParser
+  GENERATOR_SENDER: generatorSender
   MAX_TRANSACTIONS_PER_INVOCATION: maxTransactionsPerInvocation
   EVENT_TIME_MAX_LATE_HOURS: eventTimeMaxLateHours
   EVENT_TIME_MAX_EARLY_HOURS: eventTimeMaxEarlyHours

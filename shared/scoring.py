@@ -192,7 +192,41 @@ def _record_bytes(record: Any) -> bytes:
     try:
         return orjson.dumps(record)
     except TypeError:  # JSONEncodeError: nested deeper than orjson writes (it reads deeper than it writes)
-        return repr(record).encode()
+        return _deep_json(record)
+
+
+def _deep_json(value: Any) -> bytes:
+    """JSON for a decoded value nested deeper than orjson writes (255 to 1,024 levels), without recursion.
+
+    So that such a record's rejected document still holds JSON that `tools/redrive.py` can send back
+    (a `repr` fallback once kept `{'id': ...}`, which no consumer can read).
+    """
+    out: list[bytes] = []
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is bytes:  # a piece of punctuation pushed below
+            out.append(item)
+        elif type(item) is list:
+            stack.append(b"]")
+            for i in range(len(item) - 1, -1, -1):
+                stack.append(item[i])
+                if i:
+                    stack.append(b",")
+            out.append(b"[")
+        elif type(item) is dict:
+            stack.append(b"}")
+            pairs = list(item.items())
+            for i in range(len(pairs) - 1, -1, -1):
+                key, inner = pairs[i]
+                stack.append(inner)
+                stack.append(orjson.dumps(str(key)) + b":")
+                if i:
+                    stack.append(b",")
+            out.append(b"{")
+        else:
+            out.append(orjson.dumps(item))
+    return b"".join(out)
 
 
 def rejected_document(
@@ -365,6 +399,10 @@ def _flatten(values: list[Any], rejected: dict[int, c.Rejection], limits: c.Enve
             elif len(items) > limits.max_records:
                 rejections[slot] = limits.too_many_records()
             else:
+                # A record holding `records` is refused as the same object would be as a bare event.
+                nested = [i for i, item in enumerate(items) if type(item) is dict and c.ENVELOPE_FIELD in item]
+                for i in nested:
+                    rejections[slot + i] = c.INVALID_ENVELOPE
                 records += items
                 events += repeat(position, len(items))
                 indices += range(len(items))

@@ -78,6 +78,11 @@ class Settings:
     """Transactions packed into one Event Hubs event by the generators (GENERATOR_RECORDS_PER_EVENT).
     1 sends bare transactions, as every producer did before envelopes; above 1, `{"records": [...]}`
     envelopes, each kept under the 1 MB event limit (README: envelopes)."""
+    generator_sender: str = "sdk"
+    """How the generators send (GENERATOR_SENDER): `sdk`, with the azure-eventhub producer, each account's
+    transactions to the partition partition key = account_id gives (shared/event_sender.py), so the
+    scorer sees an account in order; or `binding`, the Event Hubs output binding, which cannot choose a
+    partition (the host spreads events over all of them)."""
     event_hub_partition_count: int = 4
     """Partitions of the event hub (EVENT_HUB_PARTITION_COUNT, infra's default 4): the generators put
     only accounts of one partition in an envelope, as partition key = account_id would place them."""
@@ -151,6 +156,7 @@ class Settings:
             generator_seed=None if seed_raw is None else _int(env, "GENERATOR_SEED", 0, 0, 2**63 - 1),
             timer_count=_int(env, "GENERATOR_TIMER_COUNT", 0, 0, 100_000),
             records_per_event=_int(env, "GENERATOR_RECORDS_PER_EVENT", 1, 1, 2000),
+            generator_sender=_choice(env, "GENERATOR_SENDER", ("sdk", "binding"), "sdk"),
             event_hub_partition_count=_int(env, "EVENT_HUB_PARTITION_COUNT", 4, 1, 1024),
             model_dir=Path(model_dir) if model_dir else DEFAULT_MODEL_DIR,
             threshold_override=_float(env, "FRAUD_THRESHOLD", None, 0.0, 1.0),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from shared.settings import get_settings
+from tests.fakes.event_hubs import FakeEventHub
 
 if TYPE_CHECKING:
     from devhost.worker import Worker
@@ -19,6 +20,7 @@ APP_SETTINGS = (
     "GENERATOR_TIMER_COUNT",
     "GENERATOR_RECORDS_PER_EVENT",
     "EVENT_HUB_PARTITION_COUNT",
+    "GENERATOR_SENDER",
     "MAX_EVENT_BYTES",
     "MAX_RECORDS_PER_ENVELOPE",
     "ENQUEUED_TIME_PARSER",
@@ -38,6 +40,17 @@ APP_SETTINGS = (
     "CosmosDBConnection",
     "CosmosDBConnection__accountEndpoint",
 )
+
+
+@pytest.fixture(autouse=True)
+def event_hub() -> Iterator[FakeEventHub]:
+    """The hub the generators send to (shared.event_sender): a fake enforcing Event Hubs' contract, fresh per test."""
+    from shared import event_sender
+
+    hub = FakeEventHub(partitions=4)
+    event_sender.install(hub)
+    yield hub
+    event_sender.install(None)
 
 
 @pytest.fixture(autouse=True)

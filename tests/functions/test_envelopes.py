@@ -177,8 +177,14 @@ def test_parser_override_on_or_off_gives_the_same_documents(
     assert len(documents["fast"]) == 202
 
 
-def _sent_events(out: Any) -> list[Any]:
-    return [json.loads(body) for body in out]
+def _sent_events() -> list[Any]:
+    """The events the generator sent: through the SDK sender to the conftest's fake hub."""
+    from shared import event_sender
+    from tests.fakes.event_hubs import FakeEventHub
+
+    hub = event_sender.get_sender()
+    assert isinstance(hub, FakeEventHub)
+    return [json.loads(body) for body in hub.sent()]
 
 
 def test_http_generator_packs_envelopes_by_account_partition(
@@ -191,7 +197,7 @@ def test_http_generator_packs_envelopes_by_account_partition(
     get_settings.cache_clear()
     result = functions_worker.invoke("GenerateTransactions", *http_input(params={"count": "1000"}))
     reply = orjson.loads(result.returned["body"])
-    events = _sent_events(result.outputs["out"])
+    events = _sent_events()
     assert reply["sent"] == reply["transactions"] == 1000
     assert reply["events"] == len(events)
     partitions = [str(i) for i in range(4)]
@@ -212,8 +218,8 @@ def test_timer_generator_sends_envelopes(functions_worker: Worker, monkeypatch: 
     monkeypatch.setenv("GENERATOR_TIMER_COUNT", "300")
     monkeypatch.setenv("GENERATOR_RECORDS_PER_EVENT", "100")
     get_settings.cache_clear()
-    result = functions_worker.invoke("GenerateTransactionsOnTimer", *timer_input())
-    events = _sent_events(result.outputs["out"])
+    functions_worker.invoke("GenerateTransactionsOnTimer", *timer_input())
+    events = _sent_events()
     records = [r for e in events for r in e["records"]]
     assert len(records) == 300
     by_account: dict[str, list[str]] = defaultdict(list)
@@ -225,7 +231,7 @@ def test_timer_generator_sends_envelopes(functions_worker: Worker, monkeypatch: 
 def test_one_record_per_event_keeps_bare_transactions(functions_worker: Worker) -> None:
     """The default sends what producers always sent: one transaction per event."""
     result = functions_worker.invoke("GenerateTransactions", *http_input(params={"count": "20"}))
-    events = _sent_events(result.outputs["out"])
+    events = _sent_events()
     assert len(events) == 20
     assert orjson.loads(result.returned["body"])["events"] == 20
     assert not any(c.is_envelope(e) for e in events)

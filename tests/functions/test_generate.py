@@ -10,6 +10,8 @@ import pytest
 
 from devhost.worker import Worker
 from shared import contract as c
+from shared import event_sender
+from tests.fakes.event_hubs import FakeEventHub
 from tests.invoke import HttpReply, http, timer
 
 pytestmark = pytest.mark.unit
@@ -19,10 +21,19 @@ def _post(worker: Worker, method: str = "POST", params: dict[str, str] | None = 
     return http(worker, "GenerateTransactions", method, "/api/transactions", params=params)
 
 
+def _out() -> list[str] | None:
+    """What reached the event hub (the conftest's fake, sent to by the SDK sender); None when nothing was sent."""
+    from tests.fakes.event_hubs import FakeEventHub
+
+    hub = event_sender.get_sender()
+    assert isinstance(hub, FakeEventHub)
+    return [b.decode() for b in hub.sent()] or None
+
+
 def test_post_sends_count_events(functions_worker: Worker) -> None:
     """POST ?count=25 sets 25 contract-valid JSON events on the Event Hubs output and says so."""
     response = _post(functions_worker, params={"count": "25"})
-    out: Any = response.invocation.outputs.get("out")
+    out: Any = _out()
     assert response.status_code == 200
     assert json.loads(response.body)["sent"] == 25
     bodies = out
@@ -35,7 +46,7 @@ def test_post_sends_count_events(functions_worker: Worker) -> None:
 def test_missing_count_uses_default(functions_worker: Worker) -> None:
     """No count means a modest default batch, not an error."""
     response = _post(functions_worker)
-    out: Any = response.invocation.outputs.get("out")
+    out: Any = _out()
     assert response.status_code == 200
     assert len(out) == json.loads(response.body)["sent"] == 100
 
@@ -44,7 +55,7 @@ def test_missing_count_uses_default(functions_worker: Worker) -> None:
 def test_bad_count_is_400_with_code(functions_worker: Worker, raw: str) -> None:
     """A bad count is a 400 with a stable code, a helpful message, no traceback, and nothing sent."""
     response = _post(functions_worker, params={"count": raw})
-    out: Any = response.invocation.outputs.get("out")
+    out: Any = _out()
     assert response.status_code == 400
     error = json.loads(response.body)["error"]
     assert error["code"] == "invalid_count"
@@ -64,7 +75,7 @@ def test_limit_comes_from_setting(functions_worker: Worker, monkeypatch: pytest.
 def test_wrong_method_has_stable_code(functions_worker: Worker, method: str) -> None:
     """Only POST generates; other methods get 405 with an error code and an Allow header."""
     response = _post(functions_worker, method=method)
-    out: Any = response.invocation.outputs.get("out")
+    out: Any = _out()
     assert response.status_code == 405
     assert response.header("Allow") == "POST"
     assert json.loads(response.body)["error"]["code"] == "method_not_allowed"
@@ -79,8 +90,9 @@ def test_seeded_generation_is_reproducible(functions_worker: Worker, monkeypatch
     ids = []
     for _ in range(2):
         generate._generator.cache_clear()
-        out = _post(functions_worker, params={"count": "5"}).invocation.outputs["out"]
-        ids.append([json.loads(b)["id"] for b in out])
+        before = len(_out() or [])
+        _post(functions_worker, params={"count": "5"})
+        ids.append([json.loads(b)["id"] for b in (_out() or [])[before:]])
     generate._generator.cache_clear()
     assert ids[0] == ids[1]
 
@@ -97,7 +109,7 @@ def test_history_mode_stores_labelled_documents(functions_worker: Worker) -> Non
         "mode": "history",
     }
     docs = response.invocation.documents("history")
-    out: Any = response.invocation.outputs.get("out")
+    out: Any = _out()
     assert len(docs) == 30
     assert all(c.validate(d).is_fraud is not None for d in docs)
     assert out is None
@@ -106,7 +118,7 @@ def test_history_mode_stores_labelled_documents(functions_worker: Worker) -> Non
 def test_unknown_mode_is_400(functions_worker: Worker) -> None:
     """Only live and history modes exist."""
     response = _post(functions_worker, params={"mode": "archive"})
-    out: Any = response.invocation.outputs.get("out")
+    out: Any = _out()
     assert response.status_code == 400
     assert json.loads(response.body)["error"]["code"] == "invalid_mode"
     assert out is None
@@ -120,7 +132,8 @@ def test_timer_is_off_by_default(functions_worker: Worker) -> None:
 def test_timer_sends_configured_count(functions_worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
     """GENERATOR_TIMER_COUNT events per tick when configured."""
     monkeypatch.setenv("GENERATOR_TIMER_COUNT", "7")
-    bodies = timer(functions_worker).outputs["out"]
+    timer(functions_worker)
+    bodies = _out() or []
     assert len(bodies) == 7
     for body in bodies:
         c.validate(json.loads(body))
@@ -135,17 +148,52 @@ def test_concurrent_calls_share_one_stream(functions_worker: Worker, monkeypatch
 
     monkeypatch.setenv("GENERATOR_SEED", "11")
     generate._generator.cache_clear()
-    ids: list[str] = []
 
     def call() -> None:
-        reply = _post(functions_worker, params={"count": "200"})
-        ids.extend(json.loads(b)["id"] for b in reply.invocation.outputs["out"])
+        assert _post(functions_worker, params={"count": "200"}).status_code == 200
 
     threads = [threading.Thread(target=call) for _ in range(6)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    ids = [json.loads(b)["id"] for b in _out() or []]
     generate._generator.cache_clear()
     expected = [r["id"] for r in TransactionGenerator(seed=11).generate(1200)]
     assert sorted(ids) == sorted(expected)
+
+
+def test_an_account_always_goes_to_one_partition(functions_worker: Worker, event_hub: FakeEventHub) -> None:
+    """The SDK sender puts each account's transactions on the partition partition key = account_id gives."""
+    from shared.envelopes import partition_for_key
+
+    for _ in range(3):
+        assert _post(functions_worker, params={"count": "300"}).status_code == 200
+    seen: dict[str, set[str]] = {}
+    for partition, bodies in event_hub.partitions.items():
+        for body in bodies:
+            account = json.loads(body)["account_id"]
+            seen.setdefault(account, set()).add(partition)
+            assert partition == partition_for_key(account, event_hub.partition_ids())
+    assert len(seen) > 50
+    assert all(len(partitions) == 1 for partitions in seen.values())
+
+
+def test_event_hubs_down_is_503_with_a_code(functions_worker: Worker, event_hub: FakeEventHub) -> None:
+    """The hub unreachable: a 503 with a stable code, never a false count."""
+    event_hub.fail = True
+    response = _post(functions_worker, params={"count": "10"})
+    assert response.status_code == 503
+    assert json.loads(response.body)["error"]["code"] == "event_hubs_unavailable"
+
+
+def test_binding_mode_uses_the_output_binding(functions_worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GENERATOR_SENDER=binding: the events go on the Event Hubs output, nothing through the SDK."""
+    from shared.settings import get_settings
+
+    monkeypatch.setenv("GENERATOR_SENDER", "binding")
+    get_settings.cache_clear()
+    response = _post(functions_worker, params={"count": "12"})
+    out: Any = response.invocation.outputs.get("out")
+    assert len(out) == 12
+    assert _out() is None

@@ -34,7 +34,7 @@ from typing import Any, Final
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from devhost.worker import Worker
@@ -71,18 +71,18 @@ class Caps:
     max_transactions: int = 50_000
 
 
-class NotJson(ValueError):
+class NotJsonError(ValueError):
     """A body that is not one UTF-8 JSON document as the contract reads it."""
 
 
 def _no_constant(name: str) -> Any:
-    raise NotJson(f"{name} is not JSON")
+    raise NotJsonError(f"{name} is not JSON")
 
 
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise NotJson(f"{text[:20]} overflows a double")
+        raise NotJsonError(f"{text[:20]} overflows a double")
     return value
 
 
@@ -91,7 +91,7 @@ def _finite_int(text: str) -> int:
     try:
         float(value)
     except OverflowError:
-        raise NotJson(f"{text[:20]}... overflows a double") from None
+        raise NotJsonError(f"{text[:20]}... overflows a double") from None
     return value
 
 
@@ -102,16 +102,16 @@ def _check_decoded(value: Any) -> None:
         item, depth = stack.pop()
         if isinstance(item, str):
             if any(0xD800 <= ord(ch) <= 0xDFFF for ch in item):
-                raise NotJson("a lone surrogate is not a Unicode string (I-JSON, RFC 7493 section 2.1)")
+                raise NotJsonError("a lone surrogate is not a Unicode string (I-JSON, RFC 7493 section 2.1)")
         elif isinstance(item, list | dict):
             if depth > DECODER_MAX_DEPTH:
-                raise NotJson("nested deeper than the decoder reads")
+                raise NotJsonError("nested deeper than the decoder reads")
             children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
 
 
 def strict_json(body: bytes) -> Any:
-    """The JSON value of `body` under RFC 8259 as I-JSON (RFC 7493) restricts it; `NotJson` otherwise.
+    """The JSON value of `body` under RFC 8259 as I-JSON (RFC 7493) restricts it; `NotJsonError` otherwise.
 
     UTF-8 without a BOM, no NaN or Infinity, every number a finite double, no lone surrogate,
     at most `DECODER_MAX_DEPTH` levels. The standard library parses, so orjson is not its own judge.
@@ -120,7 +120,7 @@ def strict_json(body: bytes) -> Any:
         text = body.decode("utf-8")
         value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_finite_int)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise NotJson(str(exc)) from None
+        raise NotJsonError(str(exc)) from None
     _check_decoded(value)
     return value
 
@@ -162,7 +162,7 @@ def expected_slots(bodies: Sequence[bytes], caps: Caps) -> list[Slot]:
             continue
         try:
             value = strict_json(body)
-        except NotJson:
+        except NotJsonError:
             slots.append(whole)
             continue
         envelope = type(value) is dict and c.ENVELOPE_FIELD in value
@@ -240,7 +240,9 @@ def timestamp_at(draw: st.DrawFn, t_ms: int) -> tuple[str, int]:
     """A contract timestamp for about `t_ms` in any accepted shape, and the milliseconds it denotes."""
     year, month, day, hours, minutes, seconds, millis = _text_of_ms(t_ms)
     digits = draw(st.integers(0, 9))
-    fraction = f"{millis:03d}"[:digits] + "".join(draw(st.lists(st.sampled_from("0123456789"), min_size=max(0, digits - 3), max_size=max(0, digits - 3))))
+    fraction = f"{millis:03d}"[:digits] + "".join(
+        draw(st.lists(st.sampled_from("0123456789"), min_size=max(0, digits - 3), max_size=max(0, digits - 3)))
+    )
     suffix = draw(st.sampled_from(["Z", "+00:00"]))
     text = f"{year:04d}-{month:02d}-{day:02d}T{hours:02d}:{minutes:02d}:{seconds:02d}"
     text += f".{fraction}" if digits else ""
@@ -434,10 +436,14 @@ def _deep(depth: int, core: Any) -> Any:
     return core
 
 
+DEPTHS: Final = st.sampled_from([252, 253, 254]) | st.integers(1, 400)
+"""Nesting depths of a record's field, with orjson's writing limit (254 levels in all) among them."""
+
+
 @st.composite
 def odd_record(draw: st.DrawFn, enqueued_ms: int, ids: st.SearchStrategy[str]) -> tuple[Any, Tag]:
     """A record an envelope may carry that is no transaction: a scalar, an array, a nested envelope, deep nesting."""
-    kind = draw(st.sampled_from(["scalar", "array", "envelope", "deep_array", "deep_field", "object"]))
+    kind = draw(st.sampled_from(["scalar", "array", "envelope", "records_key", "deep_array", "deep_field", "object"]))
     if kind == "scalar":
         return draw(json_scalars), Tag("invalid")
     if kind == "array":
@@ -445,12 +451,16 @@ def odd_record(draw: st.DrawFn, enqueued_ms: int, ids: st.SearchStrategy[str]) -
     if kind == "envelope":
         inner, _ = draw(valid_record(enqueued_ms, ids))
         return {c.ENVELOPE_FIELD: [inner]}, Tag("invalid")
+    if kind == "records_key":
+        # A transaction that also holds `records`: bare, an envelope at fault; in an envelope, one record.
+        inner, _ = draw(valid_record(enqueued_ms, ids))
+        return {**inner, c.ENVELOPE_FIELD: draw(st.sampled_from([[], [inner], None]))}, UNKNOWN
     if kind == "deep_array":
-        return _deep(draw(st.integers(1, 400)), []), Tag("invalid")
+        return _deep(draw(DEPTHS), []), Tag("invalid")
     if kind == "deep_field":
         # A transaction carrying a deeply nested extra field (valid), or lacking a field (invalid).
         record, tag = draw(valid_record(enqueued_ms, ids))
-        record["context"] = _deep(draw(st.integers(1, 400)), {"k": "v"})
+        record["context"] = _deep(draw(DEPTHS), {"k": "v"})
         if draw(st.booleans()):
             del record[c.ACCOUNT_FIELD]
             tag = Tag("invalid")
@@ -504,7 +514,7 @@ def envelope_event(draw: st.DrawFn, enqueued_ms: int, ids: st.SearchStrategy[str
     if shape == "envelope":
         return Event(draw(encode({c.ENVELOPE_FIELD: values})), tags)
     if shape == "extra_key":
-        extra = draw(st.sampled_from([{"id": "x"}, {"meta": {}}, {"records2": []}, {"": None}]))
+        extra: dict[str, Any] = draw(st.sampled_from([{"id": "x"}, {"meta": {}}, {"records2": []}, {"": None}]))
         return Event(draw(encode({c.ENVELOPE_FIELD: values, **extra})))
     if shape == "empty":
         return Event(draw(encode({c.ENVELOPE_FIELD: []})))
@@ -515,6 +525,18 @@ def envelope_event(draw: st.DrawFn, enqueued_ms: int, ids: st.SearchStrategy[str
         first = json.dumps({c.ENVELOPE_FIELD: [values[0]]})[1:-1]
         return Event(b"{" + first.encode() + b"," + draw(encode({c.ENVELOPE_FIELD: values}))[1:], tags)
     return Event(draw(encode({"Records": values})))
+
+
+@st.composite
+def padded_event(draw: st.DrawFn, enqueued_ms: int, ids: st.SearchStrategy[str]) -> Event:
+    """A valid transaction padded to about MAX_TRANSACTION_BYTES, bare (refused above it) or in an envelope."""
+    record, tag = draw(valid_record(enqueued_ms, ids))
+    record["pad"] = ""
+    in_envelope = draw(st.booleans())
+    value: Any = {c.ENVELOPE_FIELD: [record]} if in_envelope else record
+    short = len(json.dumps(value, separators=(",", ":")))
+    record["pad"] = "x" * max(0, c.MAX_TRANSACTION_BYTES - short + draw(st.integers(-1, 1)))
+    return Event(json.dumps(value, separators=(",", ":")).encode(), (tag,))
 
 
 DEEP_BODIES: Final = (
@@ -550,13 +572,18 @@ SCALAR_BODIES: Final = (
     b'{"records": []}',
     b'{"records": null}',
     b'{"records": [null]}',
+    b"x" * 70_000,
+    b"\x01" * 300_000,
+    b'{"records": [{"pad": "' + b"\\u0001" * 100_000 + b'"}]}',
 )
 
 
 @st.composite
 def garbage_event(draw: st.DrawFn, enqueued_ms: int, ids: st.SearchStrategy[str]) -> Event:
     """A body that is not a transaction: bytes, text, cut JSON, other encodings, scalars, deep nesting."""
-    kind = draw(st.sampled_from(["bytes", "text", "cut", "latin1", "insert", "fixed", "deep", "array"]))
+    kind = draw(st.sampled_from(["bytes", "text", "cut", "latin1", "insert", "fixed", "deep", "array", "padded"]))
+    if kind == "padded":
+        return draw(padded_event(enqueued_ms, ids))
     if kind == "bytes":
         return Event(draw(st.binary(max_size=64)))
     if kind == "text":
@@ -613,12 +640,12 @@ class Scenario:
 def scenarios(draw: st.DrawFn) -> Scenario:
     """Deliveries drawn from everything the contract accepts, its near misses and garbage, ids repeated."""
     caps = Caps(
-        max_event_bytes=draw(st.sampled_from([EVENT_HUBS_MAX_EVENT_BYTES] * 3 + [1024, 2048, 4096])),
-        max_records=draw(st.sampled_from([c.DEFAULT_MAX_RECORDS] * 3 + [1, 3, 6])),
-        max_transactions=draw(st.sampled_from([50_000] * 3 + [1, 5, 12])),
+        max_event_bytes=draw(st.sampled_from([EVENT_HUBS_MAX_EVENT_BYTES] * 6 + [1024, 2048, 4096])),
+        max_records=draw(st.sampled_from([c.DEFAULT_MAX_RECORDS] * 6 + [1, 3, 6])),
+        max_transactions=draw(st.sampled_from([50_000] * 6 + [1, 5, 12])),
     )
     pool = draw(st.lists(contract_ids, min_size=1, max_size=3, unique=True))
-    ids = contract_ids | st.sampled_from(pool)
+    ids = st.one_of(contract_ids, contract_ids, contract_ids, st.sampled_from(pool))
     base = draw(st.datetimes(datetime(2001, 1, 1), datetime(2099, 12, 31), timezones=st.just(UTC)))
     if draw(st.booleans()):
         base = base.replace(microsecond=0)  # whole seconds: the event-time bounds are exact, not within 1 µs
@@ -642,7 +669,8 @@ def scenarios(draw: st.DrawFn) -> Scenario:
             else:
                 record, tag = draw(st.sampled_from(earlier))
                 if kind == "conflict":  # the same account and id with other content: a reused id
-                    record = {**record, "amount": draw(_float_values("amount").filter(lambda a: a != record["amount"]))}
+                    old = record["amount"]
+                    record = {**record, "amount": draw(st.sampled_from([a for a in (0.01, 42.5, 1e6) if a != old]))}
                 event = Event(draw(encode(record)), (tag,))
             events.append(event)
             if kind == "bare" and event.tags is not None and event.tags[0].verdict == "valid":
@@ -684,7 +712,7 @@ def _ids_in(scenario: Scenario) -> Counter[str]:
         for body in delivery.bodies:
             try:
                 value = strict_json(body)
-            except NotJson:
+            except NotJsonError:
                 continue
             inner = value.get(c.ENVELOPE_FIELD) if type(value) is dict else None
             for item in [value, *(inner if type(inner) is list else [])]:
@@ -693,9 +721,7 @@ def _ids_in(scenario: Scenario) -> Counter[str]:
     return ids
 
 
-def check_delivery(
-    delivery: Delivery, caps: Caps, scored: Documents, rejected: Documents, ids: Counter[str]
-) -> None:
+def check_delivery(delivery: Delivery, caps: Caps, scored: Documents, rejected: Documents, ids: Counter[str]) -> None:
     """Each expected document is there exactly once, matched to its event and record, and says why."""
     bodies = delivery.bodies
     slots = expected_slots(bodies, caps)
@@ -708,21 +734,23 @@ def check_delivery(
     rejected_at: dict[tuple[int, int | None], dict[str, Any]] = {}
     for doc in rejected:
         for key in ("reason", "field", "detail"):
-            assert isinstance(doc[key], str) and doc[key], f"rejected document without {key}: {doc}"
+            assert isinstance(doc[key], str), f"rejected document without {key}: {doc}"
+            assert doc[key], f"rejected document with an empty {key}: {doc}"
         assert doc["partition"] == delivery.partition
         position = doc["sequence_number"] - delivery.first_sequence_number
         where = (position, doc["record_index"])
         assert where not in rejected_at, f"two rejected documents for event {position}, record {where[1]}"
         rejected_at[where] = doc
-        slot = next((s for s in by_event[position] if s.index == doc["record_index"]), None)
-        assert slot is not None, f"a rejected document for nothing that entered: {where} ({doc['reason']})"
+        found = next((s for s in by_event[position] if s.index == doc["record_index"]), None)
+        assert found is not None, f"a rejected document for nothing that entered: {where} ({doc['reason']})"
+        slot = found
         raw = _raw_bytes(doc)
         if slot.index is None:
             assert raw == bodies[position], f"event {position}'s raw body does not decode back to its bytes"
         else:
             try:
                 kept = strict_json(raw)
-            except NotJson as exc:
+            except NotJsonError as exc:
                 raise AssertionError(
                     f"record {slot.index} of event {position} ({doc['reason']}) keeps a raw body that is not JSON "
                     f"({exc}): {raw[:80]!r}"
@@ -739,9 +767,8 @@ def check_delivery(
         assert not [s for s in left if s.whole], f"event {position} must be rejected whole, and was not"
         docs = scored_by_event[position]
         wanted = sorted(str(s.value.get(c.ID_FIELD)) for s in left if isinstance(s.value, dict))
-        assert len(left) == len(docs) and sorted(d["id"] for d in docs) == wanted, (
-            f"event {position}: scored {sorted(d['id'] for d in docs)}, expected the unrejected {wanted}"
-        )
+        assert sorted(d["id"] for d in docs) == wanted, f"event {position}: scored {docs}, expected {wanted}"
+        assert len(left) == len(docs), f"event {position}: {len(left)} records left unrejected, {len(docs)} scored"
     _check_tags(delivery, slots, scored_by_event, rejected_at, ids)
 
 
@@ -769,7 +796,8 @@ def _check_tags(
             (scored_doc,) = [d for d in scored_by_event[slot.position] if d["id"] == slot.value[c.ID_FIELD]]
             _check_scored_as_sent(scored_doc, slot.value)
         elif when is not None:
-            assert doc is not None and f"{doc['field']}:{doc['reason']}" == when, (
+            assert doc is not None, f"expected {when} for {slot.value[c.TIMESTAMP_FIELD]!r}: it was scored"
+            assert f"{doc['field']}:{doc['reason']}" == when, (
                 f"expected {when} for {slot.value[c.TIMESTAMP_FIELD]!r} enqueued {delivery.enqueued[slot.position]}"
             )
 
@@ -781,7 +809,8 @@ def _check_scored_as_sent(doc: dict[str, Any], record: dict[str, Any]) -> None:
     for field in c.CONTINUOUS_FIELDS:
         assert doc[field] == float(record[field]), field
     for field in c.PASSTHROUGH_FIELDS:
-        assert doc[field] == int(record[field]) and type(doc[field]) is int, field
+        assert doc[field] == int(record[field]), field
+        assert type(doc[field]) is int, field
     label = record.get(c.LABEL_FIELD)
     assert doc[c.LABEL_FIELD] == (None if label is None else int(label)), c.LABEL_FIELD
     assert 0.0 <= doc["fraud_probability"] <= 1.0
@@ -815,12 +844,50 @@ def _apply(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
     history.reset()  # each example starts from empty account states, as a fresh process would
 
 
+_TRANSACTION: Final = {
+    "id": "0",
+    "timestamp": "2026-12-02T00:00:00Z",
+    "account_id": "0",
+    "amount": 1.0,
+    "old_balance": 0.0,
+    "income": 0.0,
+    "credit": 0,
+    "marital_status": 0,
+    "children": 0,
+    "foreign_transaction": 0,
+    "month": 1,
+    "day_of_week": "monday",
+    "category_recipient": "food_store",
+    "transaction_method": "card",
+    "transaction_type": "onsite",
+}
+# FAILS TODAY, found by this test and left failing on purpose for the lead: a record of an envelope
+# nested more than 254 levels deep (here a `context` field of 253 arrays) is rejected with a raw
+# body that is Python's repr, not JSON: shared/scoring.py `_record_bytes` falls back to
+# `repr(record)` when orjson refuses to write that deep. The duplicate_id document below keeps
+# `{'id': '0', 'timestamp': ...` (single quotes), which decodes to nothing and cannot be re-driven
+# (tools/redrive.py would send it back as invalid JSON), so the transaction is lost for re-driving.
+DEEP_RECORD_KEPT_AS_REPR: Final = Scenario(
+    Caps(),
+    (
+        Delivery(
+            "0",
+            0,
+            (datetime(2026, 12, 2, tzinfo=UTC),),
+            (Event(json.dumps({"records": [_TRANSACTION, {**_TRANSACTION, "context": _deep(253, {})}]}).encode()),),
+        ),
+    ),
+    concurrent=False,
+)
+
+
 @settings(
-    max_examples=120,
+    max_examples=150,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(scenario=scenarios())
+@example(scenario=DEEP_RECORD_KEPT_AS_REPR)
 def test_every_transaction_becomes_exactly_one_document(
     functions_worker: Worker, monkeypatch: pytest.MonkeyPatch, scenario: Scenario
 ) -> None:
@@ -888,7 +955,8 @@ def test_same_content_is_a_redelivery_other_content_a_conflict(functions_worker:
     first = generator.generate(12)
     fresh = generator.generate(3)
     scored, rejected = score(functions_worker, [orjson.dumps(r) for r in first], partition="0")
-    assert len(scored) == 12 and rejected == []
+    assert len(scored) == 12
+    assert rejected == []
     copies = first[:4]
     reused = [{**r, "amount": r["amount"] + 1.0} for r in first[4:8]]
     bodies = [orjson.dumps(r) for r in [*copies, *reused, *fresh]]
@@ -896,4 +964,3 @@ def test_same_content_is_a_redelivery_other_content_a_conflict(functions_worker:
     assert sorted(d["id"] for d in scored) == sorted(r["id"] for r in [*copies, *fresh])
     assert sorted((d["field"], d["reason"]) for d in rejected) == [(c.ID_FIELD, "id_conflict")] * 4
     assert sorted(orjson.loads(_raw_bytes(d))["id"] for d in rejected) == sorted(r["id"] for r in reused)
-

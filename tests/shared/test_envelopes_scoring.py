@@ -146,3 +146,30 @@ def test_reject_all_keeps_every_record(model: FraudModel) -> None:
         (1002, None, "invalid_json"),
     ]
     assert orjson.loads(docs[2]["raw_body"]) == _BASE[2]
+
+
+def test_a_record_too_deep_for_orjson_keeps_json_for_re_driving(model: FraudModel) -> None:
+    """A rejected record nested past orjson's 254 writable levels is still kept as JSON, not as a Python repr."""
+    deep: object = {}
+    for _ in range(300):
+        deep = [deep]
+    record = {**_BASE[6], "amount": -1.0, "context": deep}  # rejected (amount), and too deep for orjson
+    body = b'{"records": [' + orjson.dumps(_BASE[7]) + b"," + _deep_record_bytes(record) + b"]}"
+    result = score_batch(batch_of([body]), model, now=NOW)
+    (doc,) = result.rejected
+    assert doc["record_index"] == 1
+    assert orjson.loads(doc["raw_body"]) == record
+
+
+def test_a_record_holding_records_is_refused_as_it_would_be_bare(model: FraudModel) -> None:
+    """Inside an envelope as alone: an object holding `records` is `invalid_envelope`, never scored."""
+    inner = {**_BASE[8], "records": []}
+    result = score_batch(batch_of([envelope([_BASE[9], inner])]), model, now=NOW)
+    assert [d["id"] for d in result.scored] == [_BASE[9]["id"]]
+    assert [(d["record_index"], d["reason"]) for d in result.rejected] == [(1, "invalid_envelope")]
+
+
+def _deep_record_bytes(record: dict[str, object]) -> bytes:
+    from shared.scoring import _deep_json
+
+    return _deep_json(record)
