@@ -39,7 +39,12 @@ def score_request(req: func.HttpRequest) -> func.HttpResponse:
         return error_response(503, "model_unavailable", "the model failed its integrity check; see the logs")
     # Off by default: the caller may not be the named account's bank (shared/score_request.py).
     figures = get_settings().score_api_reason_figures
-    answer = score_records(records, model, history=get_history(), reason_figures=figures)
+    try:
+        answer = score_records(records, model, history=get_history(), reason_figures=figures)
+    except Exception:
+        # The boundary: a bug of ours is a 500 with a stable code and nothing of the exception in it.
+        logger.exception("scoring a request of %d records failed", len(records))
+        return error_response(500, "internal_error", "scoring failed; the error is logged and nothing was stored")
     errors = sum(1 for r in answer["results"] if "error" in r)
     logger.info("scored a request of %d records (%d with errors)", len(records), errors)
     return func.HttpResponse(orjson.dumps(answer), status_code=200, mimetype=JSON)

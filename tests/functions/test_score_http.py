@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 
 import functions.score as score_module
@@ -317,3 +318,28 @@ def test_most_records_allowed_are_scored(functions_worker: Worker) -> None:
     results = response.json()["results"]
     assert [r["id"] for r in results] == [r["id"] for r in records]
     assert all("fraud_probability" in r for r in results)
+
+
+def test_a_failure_inside_scoring_is_a_500_that_names_no_internals(
+    functions_worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever raises in our scoring code, the caller gets a stable code, never the exception's text."""
+    import functions.score_http as score_http
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise KeyError("secret internal detail")
+
+    monkeypatch.setattr(score_http, "score_records", broken)
+    record = {k: v for k, v in TransactionGenerator(seed=1).generate(1)[0].items() if k != "is_fraud"}
+    reply = http(
+        functions_worker,
+        "ScoreRequest",
+        "POST",
+        "/api/score",
+        headers={"Content-Type": "application/json"},
+        body=orjson.dumps({"data": [record]}),
+    )
+    assert reply.status_code == 500
+    assert reply.json()["error"]["code"] == "internal_error"
+    assert b"secret" not in reply.body
+    assert b"KeyError" not in reply.body
