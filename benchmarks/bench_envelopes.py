@@ -28,7 +28,7 @@ import orjson
 
 from benchmarks.bench_scoring import ROOT, seed_frame
 from benchmarks.machine import machine
-from shared.envelopes import pack_envelopes
+from shared.contract.envelopes import pack_envelopes
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--transactions", type=int, default=5000, help="transactions per invocation")
     p.add_argument("--repeats", type=int, default=7, help="invocations per row; the best counts")
     args = p.parse_args(argv)
-    from shared.generator import TransactionGenerator
+    from shared.generation.generator import TransactionGenerator
 
     records = TransactionGenerator(seed=11).generate(args.transactions)
     rows = []

@@ -10,7 +10,7 @@ function code and the Functions host" (learn.microsoft.com/azure/azure-functions
 "Instance memory"; infra/main.bicep defaults `instanceMemoryMB` to 2048). So one large delivery could
 take the instance down, and the retry policy would redeliver it to the next one. Past the limit
 (default 50,000 transactions) the scorer rejects further events whole as `body:invocation_limit`,
-raw bodies kept for re-driving, and drops their decoded values at once (shared/scoring.py `_decode`).
+raw bodies kept for re-driving, and drops their decoded values at once (shared/scoring/batch.py `_decode`).
 
 Each case runs in a fresh process (`--child`), so its peak is its own: `VmHWM` from
 /proc/self/status, the high-water mark of the process's resident memory. Not `ru_maxrss`: Linux
@@ -59,7 +59,7 @@ from typing import Any, Final
 import orjson
 
 from benchmarks.machine import machine
-from shared.envelopes import envelope_body
+from shared.contract.envelopes import envelope_body
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 FLEX_INSTANCE_MB: Final = 2048
@@ -255,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(child(Path(warm), None if case == "-" else Path(case))))
         return 0
 
-    from shared.generator import TransactionGenerator
+    from shared.generation.generator import TransactionGenerator
     from shared.settings import get_settings
 
     started = time.perf_counter()

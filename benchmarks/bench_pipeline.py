@@ -24,7 +24,7 @@ import orjson
 from benchmarks.machine import machine
 from devhost.runner import LocalPipeline, RunOptions, host_event_hub_options
 from devhost.store import SQLiteStore
-from shared.generator import TransactionGenerator
+from shared.generation.generator import TransactionGenerator
 
 TARGETS_TX_PER_S = {1: 20_000, 100: 50_000}
 """Sustained transactions/s targets by records per event (the envelope target from the envelopes issue)."""

@@ -111,8 +111,8 @@ def seed_frame(pd: Any, records: list[dict[str, Any]]) -> Any:
     too, which a client of the seed's design has no way to know, so they get the first-payment values
     scoring uses when an account's history is unknown (one NumPy call, a small share of this path).
     """
-    from shared.behaviour import no_history
-    from shared.features import behaviour_columns
+    from shared.behaviour.features import no_history
+    from shared.scoring.encoding import behaviour_columns
 
     df = pd.DataFrame(records).drop(columns=list(SEED_DROP), errors="ignore")
     for name, values in behaviour_columns(no_history(df)).items():
@@ -228,9 +228,9 @@ def worker_runner(bodies: Sequence[bytes], splits: dict[int, Split]) -> Runner:
 
 def floor_runner(bodies: Sequence[bytes]) -> Runner:
     """The bare booster on an already-encoded float32 matrix: the model's own speed."""
-    from shared.contract import validate
-    from shared.features import encode, transactions_to_columns
-    from shared.model import load_model
+    from shared.contract.schema import validate
+    from shared.scoring.encoding import encode, transactions_to_columns
+    from shared.scoring.model import load_model
     from shared.settings import get_settings
 
     model = load_model(get_settings().model_dir)
@@ -466,7 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
 
-    from shared.generator import TransactionGenerator
+    from shared.generation.generator import TransactionGenerator
 
     bodies = [orjson.dumps(r) for r in TransactionGenerator(seed=args.seed).generate(N_EVENTS)]
     stats = OursStats()
@@ -483,7 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "floor": floor_runner(bodies),
     }
 
-    from shared.model import load_model
+    from shared.scoring.model import load_model
     from shared.settings import get_settings
 
     model = load_model(get_settings().model_dir)

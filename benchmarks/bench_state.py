@@ -71,7 +71,8 @@ class Timings:
 @contextmanager
 def instrumented(t: Timings) -> Iterator[None]:
     """Time `History.read`, `History.write` (every store) and `behaviour.score_batch_features` while the block runs."""
-    from shared import behaviour, history
+    from shared.behaviour import features as behaviour
+    from shared.behaviour import store as history
 
     def timed(owner: Any, name: str, slot: str) -> Callable[[], None]:
         original = getattr(owner, name)
@@ -101,7 +102,7 @@ def instrumented(t: Timings) -> Iterator[None]:
 
 
 def bodies_of(records: Sequence[dict[str, Any]], per_event: int) -> list[bytes]:
-    from shared.envelopes import pack_envelopes
+    from shared.contract.envelopes import pack_envelopes
 
     if per_event == 1:
         return [orjson.dumps(r) for r in records]
@@ -110,8 +111,8 @@ def bodies_of(records: Sequence[dict[str, Any]], per_event: int) -> list[bytes]:
 
 def warm_states(warm: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Every account's state after its warm-up payments (the same for every mode)."""
-    from shared import behaviour
-    from shared.columnar import validate_batch
+    from shared.behaviour import features as behaviour
+    from shared.contract.batch import validate_batch
 
     states: dict[str, dict[str, Any]] = {}
     # In batches, as serving built them: a state keeps its latest batch whole, so one batch of everything
@@ -135,7 +136,7 @@ def run_mode(
     """
     from devhost.host_messages import eventhub_input
     from devhost.worker import worker
-    from shared import history
+    from shared.behaviour import store as history
     from shared.settings import get_settings
 
     os.environ["BEHAVIOUR_STATE"] = mode
@@ -182,11 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uuid
 
     from devhost.cosmos_store import CosmosStore
-    from shared.generator import TransactionGenerator
+    from shared.generation.generator import TransactionGenerator
     from tests.integration.cosmos_server import CosmosServer
 
     os.environ["REQUIRE_SERVICES"] = "1"  # a missing server is an error here, never a skip
-    # The local server's certificate is self-signed; checks are skipped for loopback only (shared/history.py).
+    # The local server's certificate is self-signed; checks are skipped for loopback only (shared/behaviour/store.py).
     warnings.filterwarnings("ignore", message="Unverified HTTPS request is being made to host '127.0.0.1'")
     generator = TransactionGenerator(seed=17, accounts=args.accounts)
     warm = generator.generate(args.accounts * args.history)

@@ -29,7 +29,8 @@ from devhost.host_messages import cosmos_feed_input, eventhub_input, http_input
 from devhost.store import SQLiteStore
 from devhost.stream import EventStream, Partition, StoredEvent
 from devhost.worker import WorkerError, worker
-from shared import event_sender, history
+from shared.behaviour import store as history
+from shared.generation import sender as event_sender
 from shared.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -458,7 +459,7 @@ class LocalPipeline:
         retried after the policy's exponential backoff (scoring goes on meanwhile); once the
         retries are spent the batch is skipped and counted as unpublished.
         """
-        from shared.powerbi import to_row
+        from shared.publishing.powerbi import to_row
 
         if time.monotonic() < self._publish_retry_at:
             return 0

@@ -4,8 +4,8 @@
 the seed's first phase, which built the labelled history that the model is retrained from.
 
 With GENERATOR_RECORDS_PER_EVENT above 1, transactions leave as `{"records": [...]}` envelopes
-(`shared.envelopes`), each under 1 MB. By default (GENERATOR_SENDER=sdk) events go out through the
-azure-eventhub SDK (`shared.event_sender`), each to the partition that partition key = account_id
+(`shared.contract.envelopes`), each under 1 MB. By default (GENERATOR_SENDER=sdk) events go out through the
+azure-eventhub SDK (`shared.generation.sender`), each to the partition that partition key = account_id
 gives, so an account's transactions always share one partition and the scorer sees them in order.
 GENERATOR_SENDER=binding uses the Event Hubs output binding instead, which cannot set a partition
 key or partition from Python (azure-functions-python-worker#654, Azure/Azure-Functions#2430: an
@@ -25,9 +25,9 @@ import azure.functions as func
 import orjson
 
 from functions.http import JSON, error_response
-from shared import event_sender
-from shared.envelopes import pack_envelopes
-from shared.generator import TransactionGenerator
+from shared.contract.envelopes import pack_envelopes
+from shared.generation import sender as event_sender
+from shared.generation.generator import TransactionGenerator
 from shared.settings import get_settings
 
 logger = logging.getLogger(__name__)

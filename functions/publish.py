@@ -17,7 +17,7 @@ import logging
 
 import azure.functions as func
 
-from shared.powerbi import PowerBIPushClient, PowerBIUnavailableError, RowError, to_row
+from shared.publishing.powerbi import PowerBIPushClient, PowerBIUnavailableError, RowError, to_row
 from shared.settings import get_settings
 
 logger = logging.getLogger(__name__)

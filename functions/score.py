@@ -10,10 +10,10 @@ from typing import Any
 
 import azure.functions as func
 
-from shared.contract import Rejection
-from shared.history import StateWriteError, get_history
-from shared.model import FraudModel, LazyModel, ModelIntegrityError, load_model
-from shared.scoring import BatchResult, EventBatch, Limits, reject_all, reject_events, score_batch
+from shared.behaviour.store import StateWriteError, get_history
+from shared.contract.schema import Rejection
+from shared.scoring.batch import BatchResult, EventBatch, Limits, reject_all, reject_events, score_batch
+from shared.scoring.model import FraudModel, LazyModel, ModelIntegrityError, load_model
 from shared.settings import get_settings
 from shared.telemetry import get_telemetry, traceparents
 

@@ -9,9 +9,9 @@ import orjson
 
 import functions.score as scoring_function
 from functions.http import JSON, error_response
-from shared.history import get_history
-from shared.model import ModelIntegrityError
-from shared.score_request import RequestError, parse, score_records
+from shared.behaviour.store import get_history
+from shared.scoring.model import ModelIntegrityError
+from shared.scoring.request import RequestError, parse, score_records
 from shared.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def score_request(req: func.HttpRequest) -> func.HttpResponse:
         model = scoring_function.bundled_model.get()
     except ModelIntegrityError:
         return error_response(503, "model_unavailable", "the model failed its integrity check; see the logs")
-    # Off by default: the caller may not be the named account's bank (shared/score_request.py).
+    # Off by default: the caller may not be the named account's bank (shared/scoring/request.py).
     figures = get_settings().score_api_reason_figures
     try:
         answer = score_records(records, model, history=get_history(), reason_figures=figures)

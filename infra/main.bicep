@@ -329,7 +329,7 @@ var appSettings = {
   COSMOS_SCORED_CONTAINER: cosmos.outputs.scoredContainerName
   COSMOS_REJECTED_CONTAINER: cosmos.outputs.rejectedContainerName
   COSMOS_HISTORY_CONTAINER: cosmos.outputs.historyContainerName
-  // Read by the scorer with the Cosmos DB SDK (shared/history.py) through the same identity endpoint
+  // Read by the scorer with the Cosmos DB SDK (shared/behaviour/store.py) through the same identity endpoint
   // as the bindings, and written by its `profiles` output binding.
   COSMOS_PROFILES_CONTAINER: cosmos.outputs.profilesContainerName
   BEHAVIOUR_STATE: behaviourState

@@ -38,7 +38,7 @@ class Baseline:
     description: str
     build: Callable[[int], Any]
     features: str = "static"
-    """"static" (the seed's fields) or "behavioural" (those plus `shared.behaviour.FEATURES`)."""
+    """"static" (the seed's fields) or "behavioural" (those plus `shared.behaviour.features.FEATURES`)."""
 
 
 def _gradient_boosting(seed: int) -> GradientBoostingClassifier:

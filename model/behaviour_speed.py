@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from shared import behaviour
-from shared.generator import TransactionGenerator
+from shared.behaviour import features as behaviour
+from shared.generation.generator import TransactionGenerator
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -17,7 +17,7 @@ from typing import Any, Final
 import numpy as np
 
 from model.history import History
-from shared.generator import LABEL_NOISE, TransactionGenerator
+from shared.generation.generator import LABEL_NOISE, TransactionGenerator
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def generated_data(n_samples: int, seed: int) -> TrainingData:
     columns = generator.columns(n_samples)
     source = {
         "source": "generator",
-        "generator": "shared.generator.TransactionGenerator",
+        "generator": "shared.generation.generator.TransactionGenerator",
         "seed": seed,
         "fraud_rate": FRAUD_RATE,
         "label_noise": LABEL_NOISE,

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from shared import contract as c
-from shared.behaviour import timestamps_ms
-from shared.features import transactions_to_columns
+from shared.behaviour.features import timestamps_ms
+from shared.contract import schema as c
+from shared.scoring.encoding import transactions_to_columns
 
 logger = logging.getLogger(__name__)
 

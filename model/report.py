@@ -21,8 +21,9 @@ from matplotlib.axes import Axes
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from model.evaluate import MAX_FPR
-from shared import behaviour, contract
-from shared.customers import TYPOLOGIES
+from shared.behaviour import features as behaviour
+from shared.contract import schema as contract
+from shared.generation.customers import TYPOLOGIES
 
 OURS: Final = "xgboost"
 """Our model's key next to the baselines' keys (`metadata["baselines"]`)."""
@@ -116,16 +117,19 @@ _FEATURE_WORDS: Final = {
 def _features_section(metadata: Mapping[str, Any]) -> list[str]:
     window = metadata.get("behaviour", {})
     return [
-        f"- One-hot: {', '.join(f'`{f}`' for f in contract.ONE_HOT_FIELDS)} (categories from `shared/contract.py`).",
+        f"- One-hot: {', '.join(f'`{f}`' for f in contract.ONE_HOT_FIELDS)} "
+        "(categories from `shared/contract/schema.py`).",
         f"- Ordinal: `{contract.LABEL_ENCODED_FIELD}`.",
         f"- Standardised: {', '.join(f'`{f}`' for f in contract.CONTINUOUS_FIELDS)}.",
         f"- As is: {', '.join(f'`{f}`' for f in contract.PASSTHROUGH_FIELDS)}.",
-        f"- Behavioural (`shared/behaviour.py`), from the account's own payments strictly before this one in event "
+        "- Behavioural (`shared/behaviour/features.py`), from the account's own payments strictly before this one "
+        "in event "
         f"time (ties by id), the last {window.get('window', behaviour.WINDOW)} within "
         f"{window.get('horizon_days', 30)} days; never the future, never another account:",
         *(f"  - `{name}`: {_FEATURE_WORDS[name]}" for name in behaviour.FEATURES),
         "- Never features: `id`, `timestamp`, `account_id` and the label `is_fraud`. Serving encodes with the same "
-        "code (`shared/features.py`, `shared/behaviour.py`); training checks it against the scikit-learn pipeline "
+        "code (`shared/scoring/encoding.py`, `shared/behaviour/features.py`); training checks it against the "
+        "scikit-learn pipeline "
         "bit for bit, and a test checks that replaying history and serving batch by batch give the same bits.",
         f"- History unknown (a client that sends none, an account with no stored state): the behavioural features "
         f"take the values of an account's first payment. Training sees them on every new account and, on purpose, "
@@ -136,7 +140,8 @@ def _features_section(metadata: Mapping[str, Any]) -> list[str]:
 
 def _typology_section() -> list[str]:
     lines = [
-        "The generator (`shared/customers.py`) simulates a population of customers: stable income, family and "
+        "The generator (`shared/generation/customers.py`) simulates a population of customers: stable income, "
+        "family and "
         "credit; a usual amount and activity rate; each account's own mix of recipient categories, methods and "
         "channels; a balance that every payment lowers and a monthly salary raises; shopping sessions (15% of "
         "payments open 1-3 more within the hour), large purchases (4%, about 7x usual) and trips abroad for a "
@@ -235,7 +240,8 @@ def model_card(metadata: Mapping[str, Any]) -> str:
         "",
         "## Intended use",
         "",
-        "Real-time scoring of bank transactions (the contract in `shared/contract.py`) by the `ScoreTransactions` "
+        "Real-time scoring of bank transactions (the contract in `shared/contract/schema.py`) by the "
+        "`ScoreTransactions` "
         "function and `POST /api/score`: each gets a fraud probability, flagged ones go to human review with "
         "their top three reasons. It is a decision aid for reviewers, not an automatic block and not a credit "
         "or customer decision.",
@@ -288,8 +294,10 @@ def model_card(metadata: Mapping[str, Any]) -> str:
         "",
         "Every flagged transaction carries the (up to) three contract fields or behavioural features that pushed "
         "its score toward fraud most, with their contributions in log-odds: XGBoost's exact tree SHAP, one-hot "
-        "columns folded back into their field (`shared/explain.py`, checked against `pred_contribs` at training "
-        "time). `shared.behaviour.describe` words a behavioural reason as an analyst reads it, from the feature "
+        "columns folded back into their field (`shared/scoring/explain.py`, checked against `pred_contribs` at "
+        "training "
+        "time). `shared.behaviour.features.describe` words a behavioural reason as an analyst reads it, from the "
+        "feature "
         'values themselves: "6 payments in the last hour", "first foreign payment", "amount 12x usual", '
         '"first payment to jewelry", "85% of the balance spent in the last hour". Globally, over the test split:',
         "",

@@ -1,7 +1,7 @@
 """Train the fraud model, compare it with two baselines, and write the verified runtime artifact and its report.
 
 `train()` is pure: given labelled columns (generated, or read from Cosmos DB history), it replays
-each account's history into behavioural features (`shared/behaviour.py`, the code serving runs),
+each account's history into behavioural features (`shared/behaviour/features.py`, the code serving runs),
 splits the rows in event time (train on the earliest 60%, choose the threshold on the next 20%,
 test on the latest 20%), fits a scikit-learn reference pipeline (the seed's feature recipe plus the
 behavioural features, and XGBoost), picks the decision threshold by cost, evaluates, checks that
@@ -48,9 +48,11 @@ from model import baselines, report
 from model.data import MIN_ROWS, TrainingData, TrainingDataError, generated_data, more_history, read_history_data
 from model.evaluate import FloatArray, IntArray, choose_threshold, evaluate
 from model.report import OURS
-from shared import behaviour, contract, features
+from shared.behaviour import features as behaviour
+from shared.contract import schema as contract
 from shared.loopback import is_loopback_url
-from shared.model import (
+from shared.scoring import encoding as features
+from shared.scoring.model import (
     ARTIFACT_FORMAT,
     ARTIFACT_NAME,
     FIELDS,
@@ -109,7 +111,7 @@ class Hyperparameters:
     """XGBoost settings; the defaults come from a size sweep (200k events, test split, seeds 42, 7, 11).
 
     Serving predicts every event (cost grows with trees x depth) and explains every flagged one with
-    exact tree SHAP, from per-tree tables of 2**splits entries (`shared/explain.py`), so the model is
+    exact tree SHAP, from per-tree tables of 2**splits entries (`shared/scoring/explain.py`), so the model is
     as small as quality allows. Seed 42, test split; predict = 1,000 rows, `inplace_predict`, 1 thread:
 
         trees x depth (lr)   ROC-AUC  PR-AUC  recall@1%FPR  predict
@@ -258,7 +260,7 @@ def _take(columns: Mapping[str, np.ndarray], rows: IntArray) -> Columns:
 
 
 def runtime_booster(raw: bytes) -> xgboost.Booster:
-    """A booster loaded from the artifact's bytes exactly as `shared.model.load_model` loads it."""
+    """A booster loaded from the artifact's bytes exactly as `shared.scoring.model.load_model` loads it."""
     booster = xgboost.Booster()
     booster.load_model(bytearray(raw))
     booster.set_param({"nthread": 1})
@@ -292,7 +294,7 @@ def check_runtime_matches(
 def check_reasons_exact(raw_booster: bytes, x: np.ndarray) -> None:
     """Raise `RuntimeMismatchError` unless serving's SHAP tables reproduce XGBoost's `pred_contribs`.
 
-    Serving explains flagged events from tables derived from the booster (`shared/explain.py`);
+    Serving explains flagged events from tables derived from the booster (`shared/scoring/explain.py`);
     a model too deep to tabulate falls back to `pred_contribs` itself and needs no check.
     """
     booster = runtime_booster(raw_booster)

@@ -80,7 +80,7 @@ class Settings:
     envelopes, each kept under the 1 MB event limit (README: envelopes)."""
     generator_sender: str = "sdk"
     """How the generators send (GENERATOR_SENDER): `sdk`, with the azure-eventhub producer, each account's
-    transactions to the partition partition key = account_id gives (shared/event_sender.py), so the
+    transactions to the partition partition key = account_id gives (shared/generation/sender.py), so the
     scorer sees an account in order; or `binding`, the Event Hubs output binding, which cannot choose a
     partition (the host spreads events over all of them)."""
     event_hub_partition_count: int = 4
@@ -111,7 +111,7 @@ class Settings:
     event_time_max_early_hours: int = 8784
     """How far after its enqueued time an event may be dated (EVENT_TIME_MAX_EARLY_HOURS, default 366
     days); later is `timestamp:too_early`. Generous because the generator's event time runs at its
-    population's pace, days ahead of the wall clock in a fast demo (shared/generator.py)."""
+    population's pace, days ahead of the wall clock in a fast demo (shared/generation/generator.py)."""
     score_api_reason_figures: bool = False
     """SCORE_API_REASON_FIGURES=on lets POST /api/score reasons quote the account's stored figures
     (amounts, balance shares); off (the default), they say what was unusual without them (README)."""
@@ -119,7 +119,7 @@ class Settings:
     """Parse Event Hubs enqueued times with `functions.eventhub_time` instead of azure-functions' dozen
     `strptime` attempts (ENQUEUED_TIME_PARSER=fast|library); `library` switches the override off."""
 
-    # Per-account behaviour state (shared/history.py)
+    # Per-account behaviour state (shared/behaviour/store.py)
     behaviour_state: str = "cosmos"
     """Where each account's recent payments live between batches (BEHAVIOUR_STATE): `cosmos` (the
     `profiles` container, read with the SDK and written by the output binding; exact under replays,

@@ -44,8 +44,8 @@ APP_SETTINGS = (
 
 @pytest.fixture(autouse=True)
 def event_hub() -> Iterator[FakeEventHub]:
-    """The hub the generators send to (shared.event_sender): a fake enforcing Event Hubs' contract, fresh per test."""
-    from shared import event_sender
+    """The hub the generators send to (shared.generation.sender): a fake enforcing Event Hubs' contract, per test."""
+    from shared.generation import sender as event_sender
 
     hub = FakeEventHub(partitions=4)
     event_sender.install(hub)
@@ -56,7 +56,7 @@ def event_hub() -> Iterator[FakeEventHub]:
 @pytest.fixture(autouse=True)
 def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test starts from default settings, whatever the developer's shell exports."""
-    from shared import history
+    from shared.behaviour import store as history
 
     for name in APP_SETTINGS:
         monkeypatch.delenv(name, raising=False)

@@ -12,10 +12,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def scored_documents(seed: int, count: int = 600, batch: int = 200) -> list[dict[str, Any]]:
     """`count` generated transactions scored by the bundled model in batches, accounts' history kept in memory."""
-    from shared.generator import TransactionGenerator
-    from shared.history import MemoryHistory
-    from shared.model import load_model
-    from shared.scoring import EventBatch, score_batch
+    from shared.behaviour.store import MemoryHistory
+    from shared.generation.generator import TransactionGenerator
+    from shared.scoring.batch import EventBatch, score_batch
+    from shared.scoring.model import load_model
 
     model = load_model(ROOT / "model")
     transactions = TransactionGenerator(seed=seed).generate(count, now=datetime(2026, 11, 21, tzinfo=UTC))

@@ -69,7 +69,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from shared.contract import ACCOUNT_FIELD, MAX_ID_LENGTH
+from shared.contract.schema import ACCOUNT_FIELD, MAX_ID_LENGTH
 from shared.loopback import connection_string_endpoint, is_loopback_url
 from tools.send_events import NAMESPACE_ENV, SendError
 

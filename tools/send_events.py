@@ -14,12 +14,12 @@ Partition choice (`--partition-key`):
 - `none`: batches carry no partition; Event Hubs spreads them over the partitions.
 - `account_id`: every event of one account goes to one partition, so the scorer sees an account's
   transactions in order. The partition is picked here, with the hash Event Hubs itself applies to a
-  partition key (`shared.envelopes.partition_for_key`), so it is the partition partition key =
+  partition key (`shared.contract.envelopes.partition_for_key`), so it is the partition partition key =
   `account_id` would give; but it is sent by partition id, not as a partition key: a batch holds one
   key only, and with ~50,000 accounts that would mean batches of one event.
 
 Envelopes (`--records-per-event N`, N > 1): transactions are packed N to an event as
-`{"records": [...]}` (shared.envelopes), each event under 1 MB and within the batch ceiling. With
+`{"records": [...]}` (shared.contract.envelopes), each event under 1 MB and within the batch ceiling. With
 `account_id`, an envelope holds one partition's accounts only and goes to that partition.
 - `round-robin`: whole batches go to the partition ids in turn.
 
@@ -46,8 +46,8 @@ from typing import Any, Final, Protocol, TextIO
 
 import orjson
 
-from shared.envelopes import MAX_ENVELOPE_BYTES, pack_encoded, partition_for_key
-from shared.generator import TransactionGenerator
+from shared.contract.envelopes import MAX_ENVELOPE_BYTES, pack_encoded, partition_for_key
+from shared.generation.generator import TransactionGenerator
 
 logger = logging.getLogger(__name__)
 

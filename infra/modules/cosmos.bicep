@@ -175,7 +175,7 @@ resource history 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@
   }
 }
 
-// Per-account behaviour state (shared/history.py): one document per account, id = partition key =
+// Per-account behaviour state (shared/behaviour/store.py): one document per account, id = partition key =
 // account_id, written by ScoreTransactions' `profiles` output binding (an upsert by id) and read with
 // the SDK's `read_items` before each batch. Nothing filters on a document field, so no path is indexed.
 // Not indexingMode 'none': with several of a batch's accounts on one physical partition, the Python

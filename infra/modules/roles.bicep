@@ -38,7 +38,7 @@ var roles = {
 
 // CosmosDBConnection: Cosmos DB Built-in Data Contributor, a Cosmos data-plane role (not an Azure
 // RBAC role): read and write items, read the change feed, write the trigger's leases. At account scope
-// it also covers the scorer's own SDK reads of the profiles container (shared/history.py: read_items,
+// it also covers the scorer's own SDK reads of the profiles container (shared/behaviour/store.py: read_items,
 // which sends point reads or an id query: the role's containers/* and containers/items/* actions).
 var cosmosDataContributor = '00000000-0000-0000-0000-000000000002'
 

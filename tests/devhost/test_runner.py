@@ -88,7 +88,7 @@ def test_power_bi_outage_never_blocks_scoring(tmp_path: Path, monkeypatch: pytes
     """
     import functions.publish as publish
     from devhost.runner import LEASE_NAME, RetryPolicy
-    from shared.powerbi import PowerBIPushClient
+    from shared.publishing.powerbi import PowerBIPushClient
     from shared.settings import get_settings
     from tests.fakes.powerbi_server import FakePowerBI, Fault
 

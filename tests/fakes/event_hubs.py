@@ -1,6 +1,6 @@
 """A stand-in for the app's event hub as the generators' SDK sender sees it, enforcing Event Hubs' documented contract.
 
-Event Hubs cannot run here, so the tests install this `PartitionSender` (`shared.event_sender.install`)
+Event Hubs cannot run here, so the tests install this `PartitionSender` (`shared.generation.sender.install`)
 instead of an `EventHubProducerClient`. It refuses what the service refuses: a partition id the hub
 does not have, an event over 1 MB (1,048,576 bytes, the Standard and Premium limit), an empty send;
 and it keeps what was sent per partition, in order, with sequence numbers, as a hub would.
@@ -27,7 +27,7 @@ class FakeEventHub:
         return list(self.partitions)
 
     def send(self, partition_id: str, bodies: Sequence[bytes]) -> None:
-        from shared.event_sender import SendError
+        from shared.generation.sender import SendError
 
         if self.fail:
             raise SendError(f"sending to partition {partition_id} failed: EventHubConnectionError")

@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 
 from devhost.host_messages import eventhub_input, http_input, timer_input
 from devhost.worker import Worker, worker
-from shared import contract as c
-from shared.envelopes import envelope_body, partition_for_key
-from shared.generator import TransactionGenerator
+from shared.contract import schema as c
+from shared.contract.envelopes import envelope_body, partition_for_key
+from shared.generation.generator import TransactionGenerator
 from shared.settings import get_settings
 from tests import invoke
 
@@ -179,7 +179,7 @@ def test_parser_override_on_or_off_gives_the_same_documents(
 
 def _sent_events() -> list[Any]:
     """The events the generator sent: through the SDK sender to the conftest's fake hub."""
-    from shared import event_sender
+    from shared.generation import sender as event_sender
     from tests.fakes.event_hubs import FakeEventHub
 
     hub = event_sender.get_sender()

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from devhost.host_messages import eventhub_input, host_datetime
 from devhost.worker import Worker
 from functions import eventhub_time
-from shared.generator import TransactionGenerator
+from shared.generation.generator import TransactionGenerator
 
 pytestmark = pytest.mark.unit
 

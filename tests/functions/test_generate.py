@@ -9,8 +9,8 @@ from unittest.mock import ANY
 import pytest
 
 from devhost.worker import Worker
-from shared import contract as c
-from shared import event_sender
+from shared.contract import schema as c
+from shared.generation import sender as event_sender
 from tests.fakes.event_hubs import FakeEventHub
 from tests.invoke import HttpReply, http, timer
 
@@ -144,7 +144,7 @@ def test_concurrent_calls_share_one_stream(functions_worker: Worker, monkeypatch
     import threading
 
     import functions.generate as generate
-    from shared.generator import TransactionGenerator
+    from shared.generation.generator import TransactionGenerator
 
     monkeypatch.setenv("GENERATOR_SEED", "11")
     generate._generator.cache_clear()
@@ -165,7 +165,7 @@ def test_concurrent_calls_share_one_stream(functions_worker: Worker, monkeypatch
 
 def test_an_account_always_goes_to_one_partition(functions_worker: Worker, event_hub: FakeEventHub) -> None:
     """The SDK sender puts each account's transactions on the partition partition key = account_id gives."""
-    from shared.envelopes import partition_for_key
+    from shared.contract.envelopes import partition_for_key
 
     for _ in range(3):
         assert _post(functions_worker, params={"count": "300"}).status_code == 200

@@ -2,8 +2,8 @@
 
 The property, checked on every delivery (and again on its redelivery): one scored document per
 accepted transaction, one rejected document per rejected transaction or per event rejected whole,
-and nothing else. The expected documents are computed here, independently of `shared/scoring.py`,
-from the contract's documented rules (`shared/contract.py`, `shared/settings.py`): one per bare
+and nothing else. The expected documents are computed here, independently of `shared/scoring/batch.py`,
+from the contract's documented rules (`shared/contract/schema.py`, `shared/settings.py`): one per bare
 event; for a body that decodes to an object holding `records`, one per record when it is a valid
 envelope within the limits, else one for the whole event. Beyond the count, every document is
 matched to the event (and record) it came from, every scored id is an input id and unique, every
@@ -38,9 +38,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from devhost.worker import Worker
-from shared import behaviour, history
-from shared import contract as c
-from shared.generator import TransactionGenerator
+from shared.behaviour import features as behaviour
+from shared.behaviour import store as history
+from shared.contract import schema as c
+from shared.generation.generator import TransactionGenerator
 from shared.settings import EVENT_HUBS_MAX_EVENT_BYTES, get_settings
 from tests.invoke import Documents, score
 
@@ -246,7 +247,7 @@ def timestamp_at(draw: st.DrawFn, t_ms: int) -> tuple[str, int]:
     suffix = draw(st.sampled_from(["Z", "+00:00"]))
     text = f"{year:04d}-{month:02d}-{day:02d}T{hours:02d}:{minutes:02d}:{seconds:02d}"
     text += f".{fraction}" if digits else ""
-    # Digits past the millisecond are truncated, never rounded (shared/timestamps.py).
+    # Digits past the millisecond are truncated, never rounded (shared/contract/timestamps.py).
     denoted = t_ms - millis + (int(fraction[:3].ljust(3, "0")) if digits else 0)
     return text + suffix, denoted
 
@@ -826,7 +827,7 @@ def _features(scored: Documents) -> dict[str, tuple[float, dict[str, float]]]:
 
 
 def _exact_on_redelivery(scenario: Scenario) -> bool:
-    # shared/behaviour.py: redelivery is exact while no account had more than STATE_LIMIT - WINDOW
+    # shared/behaviour/features.py: redelivery is exact while no account had more than STATE_LIMIT - WINDOW
     # newer payments stored before it; past that, an evicted payment's id is no longer checked.
     accounts: Counter[Any] = Counter()
     for delivery in scenario.deliveries:
@@ -863,7 +864,7 @@ _TRANSACTION: Final = {
 }
 # FAILS TODAY, found by this test and left failing on purpose for the lead: a record of an envelope
 # nested more than 254 levels deep (here a `context` field of 253 arrays) is rejected with a raw
-# body that is Python's repr, not JSON: shared/scoring.py `_record_bytes` falls back to
+# body that is Python's repr, not JSON: shared/scoring/batch.py `_record_bytes` falls back to
 # `repr(record)` when orjson refuses to write that deep. The duplicate_id document below keeps
 # `{'id': '0', 'timestamp': ...` (single quotes), which decodes to nothing and cannot be re-driven
 # (tools/redrive.py would send it back as invalid JSON), so the transaction is lost for re-driving.
@@ -916,7 +917,7 @@ def test_every_transaction_becomes_exactly_one_document(
             assert _outcome(again_scored, again_rejected) == _outcome(scored, rejected), (
                 "a redelivery changed which documents were written"
             )
-            # The latest batch is exact under redelivery (shared/behaviour.py): same features, same score.
+            # The latest batch is exact under redelivery (shared/behaviour/features.py): same features, same score.
             assert _features(again_scored) == _features(scored)
 
 

@@ -20,8 +20,9 @@ import pytest
 
 import functions.score as score_module
 from devhost.worker import ROOT, Worker
-from shared import behaviour, history
-from shared.generator import TransactionGenerator
+from shared.behaviour import features as behaviour
+from shared.behaviour import store as history
+from shared.generation.generator import TransactionGenerator
 from shared.settings import get_settings
 from tests.functions.test_state_concurrency import payments
 from tests.invoke import score
@@ -146,7 +147,7 @@ def test_a_model_whose_features_do_not_match_is_model_unavailable(
 
     import joblib
 
-    from shared.model import ARTIFACT_NAME, METADATA_NAME, LazyModel
+    from shared.scoring.model import ARTIFACT_NAME, METADATA_NAME, LazyModel
 
     payload = joblib.load(ROOT / "model" / ARTIFACT_NAME)
     payload["feature_spec"] = {
@@ -272,7 +273,7 @@ def test_an_unreachable_store_is_counted_and_warned_once(
     functions_worker: Worker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The store down: documents say `unavailable`, a counter grows, one warning line (no traceback per batch)."""
-    from shared import scoring
+    from shared.scoring import batch as scoring
 
     def down(self: Any, accounts: Any) -> Any:
         raise history.HistoryUnavailableError("reading 5 profiles failed: ServiceRequestError")

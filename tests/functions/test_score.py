@@ -13,8 +13,8 @@ import pytest
 import functions.score as score_module
 from devhost.host_messages import eventhub_input
 from devhost.worker import Worker
-from shared.generator import TransactionGenerator
-from shared.model import FraudModel, LazyModel, load_model
+from shared.generation.generator import TransactionGenerator
+from shared.scoring.model import FraudModel, LazyModel, load_model
 from shared.settings import get_settings
 from tests.invoke import score
 
@@ -234,7 +234,7 @@ def test_behaviour_state_off_scores_every_payment_as_first(
     """BEHAVIOUR_STATE=off: history unknown for every payment, even an account's tenth in the same batch."""
     import numpy as np
 
-    from shared import behaviour
+    from shared.behaviour import features as behaviour
 
     monkeypatch.setenv("BEHAVIOUR_STATE", "off")
     records = TransactionGenerator(seed=9, accounts=5).generate(60)

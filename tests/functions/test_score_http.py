@@ -11,11 +11,11 @@ import pytest
 
 import functions.score as score_module
 from devhost.worker import Worker
-from shared import behaviour
-from shared.generator import TransactionGenerator
-from shared.model import LazyModel, ModelIntegrityError
-from shared.score_request import MAX_BODY_BYTES, MAX_RECORDS, describe_without_figures
-from shared.scoring import utc_iso
+from shared.behaviour import features as behaviour
+from shared.generation.generator import TransactionGenerator
+from shared.scoring.batch import utc_iso
+from shared.scoring.model import LazyModel, ModelIntegrityError
+from shared.scoring.request import MAX_BODY_BYTES, MAX_RECORDS, describe_without_figures
 from shared.settings import get_settings
 from tests.invoke import HttpReply, http, score
 

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devhost.worker import worker
-from shared import contract as c
-from shared.generator import TransactionGenerator
+from shared.contract import schema as c
+from shared.generation.generator import TransactionGenerator
 from tests.invoke import score
 
 pytestmark = pytest.mark.unit

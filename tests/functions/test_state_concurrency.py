@@ -3,7 +3,7 @@
 The worker runs sync functions on a thread pool, so batches of two partitions carrying payments of
 one account are scored at the same time. Before conditional writes, each batch read the same state
 and the later write replaced the earlier one: 9 rounds in 30 lost payments. Now a write only lands
-on the version it read, and a loser reads and scores again (shared/history.py).
+on the version it read, and a loser reads and scores again (shared/behaviour/store.py).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import orjson
 import pytest
 
 from devhost.worker import Worker
-from shared import behaviour, history
-from shared.timestamps import parse_ms
+from shared.behaviour import features as behaviour
+from shared.behaviour import store as history
+from shared.contract.timestamps import parse_ms
 from tests.invoke import score
 
 ROUNDS = 6

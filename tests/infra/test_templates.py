@@ -611,7 +611,7 @@ def _document_keys(path: Path) -> set[str]:
 
 def test_cosmos_containers_partition_keys_and_indexing() -> None:
     """scored and profiles on /account_id, rejected and leases on /id; scored and rejected index only queried fields."""
-    from shared.powerbi import ROW_SCHEMA
+    from shared.publishing.powerbi import ROW_SCHEMA
 
     main = bicep("main.bicep")
     cosmos = bicep("modules/cosmos.bicep")
@@ -626,7 +626,7 @@ def test_cosmos_containers_partition_keys_and_indexing() -> None:
         resource = cosmos[symbol].value["properties"]["resource"]
         assert resource["partitionKey"]["paths"] == [f"'{key}'"], symbol
         assert literal(main[param].value) == local[setting], symbol
-    fields = {"scored": set(ROW_SCHEMA), "rejected": _document_keys(ROOT / "shared" / "scoring.py")}
+    fields = {"scored": set(ROW_SCHEMA), "rejected": _document_keys(ROOT / "shared" / "scoring" / "batch.py")}
     for symbol, known in fields.items():
         policy = cosmos[symbol].value["properties"]["resource"]["indexingPolicy"]
         assert {"path": "'/*'"} in policy["excludedPaths"], symbol
@@ -641,7 +641,7 @@ def test_cosmos_containers_partition_keys_and_indexing() -> None:
 def test_profiles_container_is_a_point_read_store_that_indexes_nothing() -> None:
     """Behaviour state: id = partition key = account_id, read by id only, so every path is excluded; the
     mode stays 'consistent' because the SDK's read_items queries by id, which 'none' could not serve."""
-    from shared.history import profile_document
+    from shared.behaviour.store import profile_document
 
     cosmos = bicep("modules/cosmos.bicep")
     resource = cosmos["profiles"].value["properties"]["resource"]
@@ -686,10 +686,10 @@ def test_behaviour_state_settings_reach_the_app() -> None:
 
 
 def test_the_state_store_client_connects_like_the_bindings() -> None:
-    """shared/history.py builds its SDK client from the CosmosDBConnection settings: on Azure the
+    """shared/behaviour/store.py builds its SDK client from the CosmosDBConnection settings: on Azure the
     identity form the template sets (the app's system identity, so no client id), locally the
     connection string the emulator settings hold."""
-    tree = ast.parse((ROOT / "shared" / "history.py").read_text())
+    tree = ast.parse((ROOT / "shared" / "behaviour" / "store.py").read_text())
     read = {
         node.args[0].value
         for node in ast.walk(tree)

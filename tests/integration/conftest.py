@@ -9,7 +9,7 @@ import pytest
 from azure.cosmos import CosmosClient
 
 from devhost.cosmos_store import PROFILES, CosmosStore
-from shared import history
+from shared.behaviour import store as history
 from shared.settings import get_settings
 from tests.integration.cosmos_server import CosmosServer
 

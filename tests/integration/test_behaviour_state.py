@@ -20,8 +20,9 @@ import pytest
 
 from devhost.cosmos_store import PROFILES, SCORED, CosmosStore
 from devhost.worker import Worker
-from shared import behaviour, history
-from shared.generator import TransactionGenerator
+from shared.behaviour import features as behaviour
+from shared.behaviour import store as history
+from shared.generation.generator import TransactionGenerator
 from shared.settings import get_settings
 from tests.invoke import score
 
@@ -37,7 +38,7 @@ def _stream(n: int = 1200, accounts: int = 40, seed: int = 5) -> list[dict[str, 
 
 def _reference(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Features by payment id as in-order delivery gives them: the training replay of the same stream."""
-    from shared.columnar import validate_batch
+    from shared.contract.batch import validate_batch
 
     valid = validate_batch(records)
     payments = behaviour.Payments.of(

@@ -10,7 +10,7 @@ import pytest
 
 from devhost.cosmos_store import REJECTED, SCORED, CosmosStore
 from devhost.worker import Worker
-from shared.generator import TransactionGenerator
+from shared.generation.generator import TransactionGenerator
 from tests.invoke import score
 
 pytestmark = pytest.mark.integration

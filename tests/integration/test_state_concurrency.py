@@ -15,8 +15,9 @@ import pytest
 
 from devhost.cosmos_store import CosmosStore
 from devhost.worker import Worker
-from shared import behaviour, history
-from shared.history import CosmosHistory, cosmos_container
+from shared.behaviour import features as behaviour
+from shared.behaviour import store as history
+from shared.behaviour.store import CosmosHistory, cosmos_container
 from shared.settings import get_settings
 from tests.functions.test_state_concurrency import assert_state_holds_every_payment, deliver_concurrently, payments
 

@@ -11,8 +11,8 @@ import pytest
 from devhost.cosmos_store import HISTORY, CosmosStore
 from model.report import MODEL_CARD_NAME, PLOT_NAMES, PLOTS_DIR
 from model.train import main
-from shared.generator import TransactionGenerator
-from shared.model import METADATA_NAME, load_model
+from shared.generation.generator import TransactionGenerator
+from shared.scoring.model import METADATA_NAME, load_model
 from tests.integration.cosmos_server import CosmosServer
 
 pytestmark = pytest.mark.integration

@@ -12,8 +12,9 @@ import pytest
 from model.data import generated_data
 from model.report import MODEL_CARD_NAME, PLOT_NAMES, PLOTS_DIR
 from model.train import with_behaviour
-from shared import contract, features
-from shared.model import METADATA_NAME, load_model
+from shared.contract import schema as contract
+from shared.scoring import encoding as features
+from shared.scoring.model import METADATA_NAME, load_model
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,7 @@ import pytest
 from model.data import TrainingData, TrainingDataError, generated_data, history_data
 from model.history import History
 from model.train import train
-from shared.generator import LABEL_NOISE, TransactionGenerator
+from shared.generation.generator import LABEL_NOISE, TransactionGenerator
 
 pytestmark = pytest.mark.unit
 
@@ -22,7 +22,7 @@ def test_generated_data_is_seeded_and_described() -> None:
     assert first.size == 2_000
     assert first.source == {
         "source": "generator",
-        "generator": "shared.generator.TransactionGenerator",
+        "generator": "shared.generation.generator.TransactionGenerator",
         "seed": 9,
         "fraud_rate": 0.10,
         "label_noise": LABEL_NOISE,

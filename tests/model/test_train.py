@@ -26,9 +26,11 @@ from model.train import (
     raw_frame,
     train,
 )
-from shared import behaviour, contract, features
-from shared.generator import TransactionGenerator
-from shared.model import ARTIFACT_NAME, FIELDS, METADATA_NAME, load_model, sha256_of
+from shared.behaviour import features as behaviour
+from shared.contract import schema as contract
+from shared.generation.generator import TransactionGenerator
+from shared.scoring import encoding as features
+from shared.scoring.model import ARTIFACT_NAME, FIELDS, METADATA_NAME, load_model, sha256_of
 
 pytestmark = pytest.mark.unit
 

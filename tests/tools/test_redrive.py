@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 import pytest
 
-from shared.contract import Rejection
-from shared.scoring import RAW_BODY_LIMIT, EventBatch, rejected_document, rejected_record_document
+from shared.contract.schema import Rejection
+from shared.scoring.batch import RAW_BODY_LIMIT, EventBatch, rejected_document, rejected_record_document
 from tools.redrive import (
     ClosableContainer,
     ContainerLike,

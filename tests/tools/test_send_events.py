@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 import pytest
 
-from shared import contract
-from shared.generator import TransactionGenerator
+from shared.contract import schema as contract
+from shared.generation.generator import TransactionGenerator
 from tools.send_events import (
     EMULATOR_CONNECTION_STRING,
     MAX_BATCH_BYTES,

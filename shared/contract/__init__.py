@@ -1,0 +1,1 @@
+"""The transaction contract, one timestamp definition, envelopes, and the batch validator."""

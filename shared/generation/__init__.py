@@ -1,0 +1,1 @@
+"""Synthetic customers and their transactions, and sending them to Event Hubs by account partition."""

@@ -1,0 +1,1 @@
+"""The outputs' clients: Power BI push rows."""

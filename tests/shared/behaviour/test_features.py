@@ -1,0 +1,212 @@
+"""Behavioural features: replay and serving agree; order, duplicates and the state bound change nothing."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pytest
+
+from shared.behaviour import features as b
+from shared.generation.generator import TransactionGenerator
+
+pytestmark = pytest.mark.unit
+
+START = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def stream() -> b.Payments:
+    """12,000 payments of 150 accounts: about 80 each, so states fill up and evict."""
+    cols = TransactionGenerator(seed=21, accounts=150).columns(12_000, now=START)
+    return b.Payments.of(cols["id"], cols["account_id"], cols["t_ms"], cols)
+
+
+def incremental(
+    stream: b.Payments, batches: list[np.ndarray], states: dict[Any, Any] | None = None
+) -> tuple[np.ndarray, dict[Any, Any]]:
+    """Feed `batches` of rows through `score_batch_features`, storing each state as JSON text in between."""
+    stored: dict[Any, str] = {a: json.dumps(s) for a, s in (states or {}).items()}
+    out = np.full((len(stream), len(b.FEATURES)), np.nan)
+    for rows in batches:
+        loaded = {a: json.loads(stored[a]) for a in set(stream.account[rows].tolist()) if a in stored}
+        feats, new = b.score_batch_features(stream.take(rows), loaded)
+        stored.update({a: json.dumps(s) for a, s in new.items()})
+        out[rows] = feats
+    return out, {a: json.loads(s) for a, s in stored.items()}
+
+
+def in_order(n: int, size: int) -> list[np.ndarray]:
+    return [np.arange(s, min(s + size, n)) for s in range(0, n, size)]
+
+
+@pytest.mark.parametrize("size", [1, 37, 1000])
+def test_incremental_equals_replay(stream: b.Payments, size: int) -> None:
+    """Serving, batch by batch with states stored as JSON, gives the very bits training's replay gives."""
+    expected = b.replay(stream)
+    rows = in_order(len(stream), size)
+    if size == 1:
+        rows = rows[:2_000]
+    actual, _ = incremental(stream, rows)
+    n = sum(r.size for r in rows)
+    assert np.array_equal(actual[:n], expected[:n])
+
+
+def test_out_of_order_within_batches_gives_the_same_features(stream: b.Payments) -> None:
+    """Shuffled batches, and a replay of the shuffled history, give the in-order features."""
+    expected = b.replay(stream)
+    rng = np.random.default_rng(0)
+    shuffled = [rng.permutation(r) for r in in_order(len(stream), 500)]
+    actual, _ = incremental(stream, shuffled)
+    assert np.array_equal(actual, expected)
+    perm = rng.permutation(len(stream))
+    replayed = np.empty_like(expected)
+    replayed[perm] = b.replay(stream.take(perm))
+    assert np.array_equal(replayed, expected)
+
+
+def test_late_payment_gets_its_in_order_features(stream: b.Payments) -> None:
+    """A payment held back and delivered a few batches later gets the features it would have had in order."""
+    expected = b.replay(stream)
+    late = 1_234
+    batches = [r[r != late] for r in in_order(len(stream), 100)]
+    batches.insert(15, np.array([late]))
+    actual, _ = incremental(stream, batches)
+    assert np.array_equal(actual[late], expected[late])
+
+
+def test_redelivered_batches_count_nothing_twice(stream: b.Payments) -> None:
+    """Redelivering the last batch, or half of it after a crash, reproduces its features and leaves the states alone.
+
+    Event Hubs redelivers at most the batch after the last checkpoint, so the replayed payments are
+    the newest the states hold.
+    """
+    rows = in_order(4_000, 400)
+    first, states = incremental(stream, rows)
+    again, states_again = incremental(stream, [rows[-1][:200], rows[-1]], states)
+    assert np.array_equal(again[rows[-1]], first[rows[-1]])
+    assert states_again == states
+
+
+def test_duplicates_within_a_batch_count_once(stream: b.Payments) -> None:
+    """The same payment twice in one batch counts once, and both copies get its features."""
+    rows = np.arange(0, 3_000)
+    doubled = np.concatenate([rows, rows[::7]])
+    feats, _ = b.score_batch_features(stream.take(doubled), {})
+    expected = b.replay(stream.take(rows))
+    assert np.array_equal(feats[: rows.size], expected)
+    assert np.array_equal(feats[rows.size :], expected[::7])
+    assert np.array_equal(b.replay(stream.take(doubled))[: rows.size], expected)
+
+
+def test_state_is_bounded_json_and_most_recent(stream: b.Payments) -> None:
+    """Each account keeps its most recent payments, in event-time order, as plain JSON: STATE_LIMIT of them, or
+    more only to hold the last batch's own payments and the WINDOW before them."""
+    batches = in_order(len(stream), 1000)
+    _, states = incremental(stream, batches)
+    last = batches[-1]
+    for account, state in states.items():
+        mine = np.flatnonzero(stream.account == account)
+        ordered = mine[np.argsort(stream.t_ms[mine], kind="stable")]
+        in_last = int(np.isin(mine, last).sum())
+        bound = max(b.STATE_LIMIT, in_last + b.WINDOW)
+        assert min(len(mine), b.STATE_LIMIT) <= len(state["id"]) <= bound
+        assert state["id"] == stream.id[ordered[-len(state["id"]) :]].tolist()
+        assert state["t_ms"] == sorted(state["t_ms"])
+    assert max(len(s["id"]) for s in states.values()) >= b.STATE_LIMIT
+
+
+def test_a_burst_redelivered_is_exact(stream: b.Payments) -> None:
+    """An account with more payments in one batch than STATE_LIMIT - WINDOW: the batch redelivered after its state
+    was stored gets the very same features (the state kept every predecessor the first delivery read)."""
+    account = max(set(stream.account.tolist()), key=lambda a: int((stream.account == a).sum()))
+    mine = np.flatnonzero(stream.account == account)
+    mine = mine[np.argsort(stream.t_ms[mine], kind="stable")]
+    assert mine.size > b.STATE_LIMIT + 30
+    before, burst = mine[: mine.size - 35], mine[mine.size - 35 :]
+    _, states = incremental(stream, [before])
+    first, after = b.score_batch_features(stream.take(burst), states)
+    again, _ = b.score_batch_features(stream.take(burst), after)
+    assert np.array_equal(again, first)
+    assert np.array_equal(first, b.replay(stream.take(mine))[mine.size - 35 :])
+
+
+def test_features_read_only_the_past_of_the_same_account(stream: b.Payments) -> None:
+    """Dropping every later payment, or every other account, leaves a payment's features unchanged."""
+    expected = b.replay(stream)
+    cut = 6_000
+    assert np.array_equal(b.replay(stream.take(np.arange(cut))), expected[:cut])
+    account = stream.account[cut]
+    mine = np.flatnonzero(stream.account == account)
+    assert np.array_equal(b.replay(stream.take(mine)), expected[mine])
+
+
+def test_no_history_equals_a_first_payment(stream: b.Payments) -> None:
+    """History unknown scores a payment exactly as the first payment of a new account."""
+    columns = {name: getattr(stream, name) for name in b.Payments.__dataclass_fields__}
+    fresh = b.Payments.of(stream.id, np.arange(len(stream)), stream.t_ms, columns)
+    assert np.array_equal(b.no_history(columns), b.replay(fresh))
+
+
+def test_hand_made_burst() -> None:
+    """Three payments in 20 minutes after a quiet month: counts, sums, ratio, novelty and balance share."""
+    t0 = 1_767_225_600_000
+    rows = [  # (t, amount, balance, category, method, type, foreign)
+        (t0, 20.0, 1000.0, 0, 0, 0, 0),
+        (t0 + b.DAY_MS, 30.0, 980.0, 0, 0, 0, 0),
+        (t0 + 5 * b.DAY_MS, 40.0, 950.0, 0, 0, 0, 0),
+        (t0 + 6 * b.DAY_MS, 300.0, 910.0, 9, 3, 1, 1),
+        (t0 + 6 * b.DAY_MS + 600_000, 400.0, 610.0, 9, 3, 1, 1),
+    ]
+    cols = {
+        name: [r[i + 1] for r in rows]
+        for i, name in enumerate(
+            [
+                "amount",
+                "old_balance",
+                "category_recipient",
+                "transaction_method",
+                "transaction_type",
+                "foreign_transaction",
+            ]
+        )
+    }
+    p = b.Payments.of([f"p{i}" for i in range(5)], ["a"] * 5, [r[0] for r in rows], cols)
+    f = dict(zip(b.FEATURES, b.replay(p)[4], strict=True))
+    assert f["history_count"] == 4
+    assert f["seconds_since_previous"] == 600
+    assert (f["payments_last_hour"], f["amount_last_hour"]) == (2, 700.0)
+    assert (f["payments_last_day"], f["amount_last_day"]) == (2, 700.0)
+    assert f["amount_to_usual"] == pytest.approx(400.0 / 35.0)
+    assert (f["new_recipient_category"], f["new_transaction_method"], f["new_transaction_type"]) == (0, 0, 0)
+    assert f["first_foreign"] == 0
+    assert f["balance_spent_last_hour"] == pytest.approx(700.0 / 910.0)
+    third = dict(zip(b.FEATURES, b.replay(p)[3], strict=True))
+    assert (third["new_recipient_category"], third["first_foreign"]) == (1, 1)
+    record = {"category_recipient": "money_transfer", "transaction_method": "bank_transfer"}
+    assert b.describe("payments_last_hour", f, record) == "2 payments in the last hour"
+    assert b.describe("amount_to_usual", f, record) == "amount 11x usual"
+    assert b.describe("first_foreign", third, record) == "first foreign payment"
+    assert b.describe("new_recipient_category", third, record) == "first payment to money transfer"
+
+
+def test_timestamps_parse_to_epoch_ms() -> None:
+    """Contract timestamps, with Z or +00:00, parse to the same milliseconds as datetime does."""
+    stamps = ["2026-01-01T00:00:00.123Z", "2026-06-30T23:59:59.999+00:00", "2026-02-03T04:05:06Z"]
+    expected = [int(datetime.fromisoformat(s).timestamp() * 1000 + 0.5) for s in stamps]
+    assert b.timestamps_ms(stamps).tolist() == expected
+
+
+@pytest.mark.parametrize("stamp", ["20260101T000000Z", "2026-01-01T00:00:00,5Z", "2026-01-01T00:00:00+00:00:00"])
+def test_non_contract_timestamps_are_refused_by_name(stamp: str) -> None:
+    """Text outside the contract's form is a ValueError naming its position, the contract's own definition."""
+    with pytest.raises(ValueError, match="not contract timestamps, the first at 1"):
+        b.timestamps_ms(["2026-01-01T00:00:00Z", stamp])
+
+
+def test_unknown_state_version_is_refused(stream: b.Payments) -> None:
+    """A state written by another layout is refused rather than misread."""
+    with pytest.raises(ValueError, match="version"):
+        b.score_batch_features(stream.take(np.arange(1)), {stream.account[0]: {**b.empty_state(), "v": 99}})
