@@ -17,7 +17,7 @@ no `profiles` output binding any more), so the writes are inside the invocation'
 States written per batch are counted from the store, not from the function: every account's
 version is read before and after each invocation (`History.read(...).versions`: the memory store's
 version counter, Cosmos DB's `_etag` through the SDK) and the changed ones counted; their size is
-the profile document's (`history.profile_document`) as read back.
+the profile document's (`state_store.profile_document`) as read back.
 
 Request units are not measured (cosmosdb-server charges none): they are estimated per transaction
 from the measured document sizes and Microsoft's published per-operation figures (point read of a
@@ -72,7 +72,7 @@ class Timings:
 def instrumented(t: Timings) -> Iterator[None]:
     """Time `History.read`, `History.write` (every store) and `behaviour.score_batch_features` while the block runs."""
     from shared.behaviour import features as behaviour
-    from shared.behaviour import store as history
+    from shared.behaviour import store as state_store
 
     def timed(owner: Any, name: str, slot: str) -> Callable[[], None]:
         original = getattr(owner, name)
@@ -88,10 +88,10 @@ def instrumented(t: Timings) -> Iterator[None]:
         return lambda: setattr(owner, name, original)
 
     restore = [
-        timed(history.MemoryHistory, "read", "reads"),
-        timed(history.CosmosHistory, "read", "reads"),
-        timed(history.MemoryHistory, "write", "writes"),
-        timed(history.CosmosHistory, "write", "writes"),
+        timed(state_store.MemoryStateStore, "read", "reads"),
+        timed(state_store.CosmosStateStore, "read", "reads"),
+        timed(state_store.MemoryStateStore, "write", "writes"),
+        timed(state_store.CosmosStateStore, "write", "writes"),
         timed(behaviour, "score_batch_features", "features"),
     ]
     try:
@@ -136,14 +136,14 @@ def run_mode(
     """
     from devhost.host_messages import eventhub_input
     from devhost.worker import worker
-    from shared.behaviour import store as history
+    from shared.behaviour import store as state_store
     from shared.settings import get_settings
 
     os.environ["BEHAVIOUR_STATE"] = mode
     get_settings.cache_clear()
-    history.reset()
+    state_store.reset()
     engine = worker()
-    store = history.get_history()
+    store = state_store.get_state_store()
     if store is not None and states:
         # The store's own conditional write, against a read of the same accounts (none stored yet).
         conflicts = store.write(states, store.read(list(states)), WARM_STAMP)
@@ -165,7 +165,7 @@ def run_mode(
             written = [a for a in accounts if a in after.versions and after.versions[a] != before.get(a)]
             timings.states_written += len(written)
             timings.state_bytes += sum(
-                len(orjson.dumps(history.profile_document(a, after.states[a], WARM_STAMP)))
+                len(orjson.dumps(state_store.profile_document(a, after.states[a], WARM_STAMP)))
                 for a in written
                 if a in after.states
             )

@@ -29,9 +29,8 @@ from devhost.host_messages import cosmos_feed_input, eventhub_input, http_input
 from devhost.store import SQLiteStore
 from devhost.stream import EventStream, Partition, StoredEvent
 from devhost.worker import WorkerError, worker
-from shared.behaviour import store as history
+from shared import caches
 from shared.generation import sender as event_sender
-from shared.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -292,8 +291,8 @@ class LocalPipeline:
         os.environ["BEHAVIOUR_STATE"] = options.behaviour_state or ("cosmos" if cosmos else "memory")
         if database is not None:
             os.environ["COSMOS_DATABASE"] = database
-        get_settings.cache_clear()
-        history.reset()
+        # The settings above changed: the worker process reads them again, with a fresh state store.
+        caches.reset("settings", "state store")
         # This process plays Event Hubs: the generators' SDK sender appends to the local stream's
         # partitions, by partition id, as the producer client would send to the hub's.
         event_sender.install(StreamSender(self.stream))

@@ -25,6 +25,7 @@ import azure.functions as func
 import orjson
 
 from functions.http import JSON, error_response
+from shared import caches
 from shared.contract.envelopes import pack_envelopes
 from shared.generation import sender as event_sender
 from shared.generation.generator import TransactionGenerator
@@ -49,6 +50,7 @@ def _generator() -> TransactionGenerator:
 
 
 _generator_lock = threading.Lock()
+caches.register("generator stream", _generator.cache_clear)
 
 
 def _generate(count: int) -> tuple[list[dict[str, Any]], int]:

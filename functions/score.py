@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 import typing
@@ -10,32 +9,17 @@ from typing import Any
 
 import azure.functions as func
 
-from shared.behaviour.store import StateWriteError, get_history
+from shared.behaviour.store import StateWriteError, get_state_store
 from shared.contract.schema import Rejection
+from shared.scoring import bundled
 from shared.scoring.batch import BatchResult, EventBatch, Limits, reject_all, reject_events, score_batch
-from shared.scoring.model import FraudModel, LazyModel, ModelIntegrityError, load_model
+from shared.scoring.model import ModelIntegrityError
 from shared.settings import get_settings
 from shared.telemetry import get_telemetry, traceparents
 
 logger = logging.getLogger(__name__)
 
 bp = func.Blueprint()
-
-
-def load_bundled_model() -> FraudModel:
-    """The model in MODEL_DIR, hash-checked, with FRAUD_THRESHOLD applied if set."""
-    settings = get_settings()
-    model = load_model(settings.model_dir, settings.threshold_override)
-    # Everything alive now (modules, libraries, the model) lives as long as the worker. Frozen, it
-    # is left out of the full garbage collections that the documents of every batch eventually
-    # trigger; each of those otherwise walks some 120,000 objects (70 ms measured, see
-    # benchmarks/README.md). Startup garbage not yet collected stays for good: a one-off.
-    gc.freeze()
-    return model
-
-
-bundled_model = LazyModel(load_bundled_model)
-"""Loaded on first use, once per process; `ScoreRequest` shares it."""
 
 
 def _partition_of(events: list[func.EventHubEvent]) -> str | None:
@@ -162,9 +146,9 @@ def _score(batch: EventBatch, events: list[func.EventHubEvent], context: func.Co
     parent = context.trace_context.trace_parent if telemetry.enabled else None
     with telemetry.batch_span(len(batch), batch.partition, producers, parent=parent):
         try:
-            model = bundled_model.get()
+            model = bundled.bundled_model.get()
         except ModelIntegrityError:
             # Already logged once by LazyModel; keep the events rather than skipping them.
             unavailable = Rejection("model", "model_unavailable", "the model artifact failed its check")
             return reject_all(batch, unavailable, limits=limits), "unavailable"
-        return score_batch(batch, model, limits=limits, history=get_history()), model.version
+        return score_batch(batch, model, limits=limits, store=get_state_store()), model.version

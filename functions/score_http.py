@@ -7,9 +7,9 @@ import logging
 import azure.functions as func
 import orjson
 
-import functions.score as scoring_function
 from functions.http import JSON, error_response
-from shared.behaviour.store import get_history
+from shared.behaviour.store import get_state_store
+from shared.scoring import bundled
 from shared.scoring.model import ModelIntegrityError
 from shared.scoring.request import RequestError, parse, score_records
 from shared.settings import get_settings
@@ -34,13 +34,13 @@ def score_request(req: func.HttpRequest) -> func.HttpResponse:
         return error_response(exc.status, exc.code, exc.message)
     try:
         # The same lazily loaded, hash-checked model instance the Event Hubs scorer uses.
-        model = scoring_function.bundled_model.get()
+        model = bundled.bundled_model.get()
     except ModelIntegrityError:
         return error_response(503, "model_unavailable", "the model failed its integrity check; see the logs")
     # Off by default: the caller may not be the named account's bank (shared/scoring/request.py).
     figures = get_settings().score_api_reason_figures
     try:
-        answer = score_records(records, model, history=get_history(), reason_figures=figures)
+        answer = score_records(records, model, store=get_state_store(), reason_figures=figures)
     except Exception:
         # The boundary: a bug of ours is a 500 with a stable code and nothing of the exception in it.
         logger.exception("scoring a request of %d records failed", len(records))

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from shared import caches
+
 KEY_VAULT_REFERENCE_PREFIX = "@Microsoft.KeyVault("
 EVENT_HUBS_MAX_EVENT_BYTES = 1_048_576
 """The largest event a Standard or Premium Event Hubs namespace accepts (1 MB): the ceiling for envelopes."""
@@ -181,3 +183,6 @@ class Settings:
 def get_settings() -> Settings:
     """The process-wide settings, parsed on first use (not at import, so indexing never fails on them)."""
     return Settings.from_env(os.environ)
+
+
+caches.register("settings", get_settings.cache_clear)

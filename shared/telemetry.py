@@ -38,6 +38,8 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cache
 from typing import Any, Protocol
 
+from shared import caches
+
 logger = logging.getLogger(__name__)
 
 CONNECTION_SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
@@ -165,3 +167,6 @@ def get_telemetry() -> Telemetry:
     configure_azure_monitor(enable_live_metrics=False)
     logger.info("OpenTelemetry export to Azure Monitor is on")
     return OpenTelemetryTelemetry()
+
+
+caches.register("telemetry", get_telemetry.cache_clear)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from shared.settings import get_settings
+from shared import caches
 from tests.fakes.event_hubs import FakeEventHub
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ APP_SETTINGS = (
 
 
 @pytest.fixture(autouse=True)
-def event_hub() -> Iterator[FakeEventHub]:
+def event_hub(clean_settings: None) -> Iterator[FakeEventHub]:
     """The hub the generators send to (shared.generation.sender): a fake enforcing Event Hubs' contract, per test."""
     from shared.generation import sender as event_sender
 
@@ -55,19 +55,15 @@ def event_hub() -> Iterator[FakeEventHub]:
 
 @pytest.fixture(autouse=True)
 def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test starts from default settings, whatever the developer's shell exports."""
-    from shared.behaviour import store as history
-
+    """Each test starts as a fresh process would: default settings, whatever the shell exports, no cache."""
     for name in APP_SETTINGS:
         monkeypatch.delenv(name, raising=False)
     # The test host keeps account states in memory, fresh for each test; tests of the Cosmos DB
     # store set BEHAVIOUR_STATE=cosmos and a connection themselves.
     monkeypatch.setenv("BEHAVIOUR_STATE", "memory")
-    get_settings.cache_clear()
-    history.reset()
+    caches.reset_all()
     yield
-    get_settings.cache_clear()
-    history.reset()
+    caches.reset_all()
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ the lost update. Locally, `memory` keeps the states in the worker process: exact
 that process, gone with it.
 
 Choosing the store is an app setting (BEHAVIOUR_STATE = cosmos | memory | off); `off` (no store:
-`get_history()` is None) scores every payment with history unknown, as an account's first payment.
+`get_state_store()` is None) scores every payment with history unknown, as an account's first payment.
 """
 
 from __future__ import annotations
@@ -49,14 +49,17 @@ from typing import Any, Final, Protocol
 
 import orjson
 
+from shared import caches
 from shared.behaviour import features as behaviour
 from shared.contract import schema as c
 from shared.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
-STATE_FIELD: Final = "behaviour"
-"""Where a profile document keeps the state (`behaviour.score_batch_features`'s form)."""
+STATE_FIELD: Final = "state"
+"""Where a profile document keeps the state (`features.score_batch_features`'s form). Not `behaviour`, which
+names the features on a scored document; a profile written under that older key reads as no state once
+and is rewritten."""
 READ_CHUNK: Final = 500
 """Accounts per `read_items` call. The SDK turns one call into one query per physical partition,
 `(c.id = @i AND c.account_id = @p) OR ...`; bounded, that query stays small whatever the batch (a
@@ -77,7 +80,7 @@ _CODE_LIMITS: Final = {
 _MS_RANGE: Final = (-62_135_596_800_000, 253_402_300_799_999)  # 0001-01-01 .. 9999-12-31, UTC
 
 
-class HistoryUnavailableError(RuntimeError):
+class StateUnavailableError(RuntimeError):
     """The state store could not be read: score with history unknown and write no state back."""
 
 
@@ -103,7 +106,7 @@ class Snapshot:
     """The stored document's version for every account that has one, usable or not."""
 
 
-class History(Protocol):
+class StateStore(Protocol):
     """Reads accounts' states with their versions; writes new states only where the versions still hold."""
 
     def read(self, accounts: Sequence[str]) -> Snapshot: ...
@@ -189,7 +192,7 @@ def profile_document(account: str, state: Mapping[str, Any], now: str) -> dict[s
     return {"id": account, "account_id": account, STATE_FIELD: state, "updated_at": now}
 
 
-class UnavailableHistory:
+class UnavailableStateStore:
     """The store could not even be set up (settings missing, SDK absent): every read fails, nothing is written.
 
     Returned instead of raising so that a batch is still scored (history unknown) and never lost;
@@ -200,13 +203,13 @@ class UnavailableHistory:
         self.reason = reason
 
     def read(self, accounts: Sequence[str]) -> Snapshot:
-        raise HistoryUnavailableError(self.reason)
+        raise StateUnavailableError(self.reason)
 
     def write(self, states: Mapping[str, Mapping[str, Any]], snapshot: Snapshot, now: str) -> list[str]:
         return []
 
 
-class MemoryHistory:
+class MemoryStateStore:
     """States in this process only (local runs): bounded, least recently used forgotten first.
 
     A write is all or nothing under one lock: every account's version must still be the one read.
@@ -256,7 +259,7 @@ class MemoryHistory:
             self._states[account] = (next(self._versions), orjson.dumps(raw).decode())
 
 
-class CosmosHistory:
+class CosmosStateStore:
     """States in the `profiles` container, read and conditionally written with the Cosmos DB SDK."""
 
     def __init__(self, container: Any) -> None:
@@ -275,7 +278,7 @@ class CosmosHistory:
                 for item in self._container.read_items([(a, a) for a in accounts[start : start + READ_CHUNK]])
             ]
         except (AzureError, OSError) as exc:  # HTTP errors past the SDK's retries, refused connections, TLS
-            raise HistoryUnavailableError(f"reading {len(accounts)} profiles failed: {type(exc).__name__}") from exc
+            raise StateUnavailableError(f"reading {len(accounts)} profiles failed: {type(exc).__name__}") from exc
         states: dict[str, dict[str, Any]] = {}
         versions: dict[str, Any] = {}
         for item in items:
@@ -347,7 +350,7 @@ def cosmos_container(settings: Settings, env: Mapping[str, str]) -> Any:
         credential = DefaultAzureCredential(managed_identity_client_id=client_id)
         client = CosmosClient(endpoint, credential=credential, connection_verify=not is_loopback_url(endpoint))
     else:
-        raise HistoryUnavailableError(
+        raise StateUnavailableError(
             "BEHAVIOUR_STATE=cosmos needs CosmosDBConnection or CosmosDBConnection__accountEndpoint"
         )
     return client.get_database_client(settings.cosmos_database).get_container_client(settings.profiles_container)
@@ -357,15 +360,15 @@ _lock = threading.Lock()
 
 
 @cache
-def _history(kind: str) -> History:
+def _history(kind: str) -> StateStore:
     if kind == "memory":
-        return MemoryHistory()
+        return MemoryStateStore()
     import os
 
-    return CosmosHistory(cosmos_container(get_settings(), os.environ))
+    return CosmosStateStore(cosmos_container(get_settings(), os.environ))
 
 
-def get_history() -> History | None:
+def get_state_store() -> StateStore | None:
     """The process's state store, per BEHAVIOUR_STATE (built once; a Cosmos client is reused across batches).
 
     None when BEHAVIOUR_STATE=off: every payment is scored with history unknown, as an account's first.
@@ -378,12 +381,15 @@ def get_history() -> History | None:
     with _lock:
         try:
             return _history(kind)
-        except (HistoryUnavailableError, ImportError, ValueError, AzureError, OSError) as exc:
+        except (StateUnavailableError, ImportError, ValueError, AzureError, OSError) as exc:
             # Not cached: the next batch tries again. ValueError: a malformed connection string.
-            return UnavailableHistory(f"the {kind} state store is unavailable: {exc}")
+            return UnavailableStateStore(f"the {kind} state store is unavailable: {exc}")
 
 
 def reset() -> None:
     """Forget the process's store (the next batch builds it again from the settings): a fresh process."""
     with _lock:
         _history.cache_clear()
+
+
+caches.register("state store", reset)

@@ -28,6 +28,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol
 
+from shared import caches
 from shared.contract.envelopes import MAX_ENVELOPE_BYTES, group_by_partition, pack_encoded
 
 logger = logging.getLogger(__name__)
@@ -147,3 +148,6 @@ def send(records: Sequence[Mapping[str, Any]], records_per_event: int) -> int:
     for partition, bodies in routed.items():
         sender.send(partition, bodies)
     return sum(map(len, routed.values()))
+
+
+caches.register("event hubs sender", lambda: install(None))

@@ -10,7 +10,7 @@ Nothing here raises for bad input, and `functions/score.py` turns anything unfor
 spent, so an exception must never be how a batch ends, except `StateWriteError` (see below).
 
 Each payment is scored with its account's behaviour (shared/behaviour/features.py): the accounts' stored
-states are read once per batch from a `History` (shared/behaviour/store.py), the features come from the
+states are read once per batch from a `StateStore` (shared/behaviour/store.py), the features come from the
 payments strictly before each one in event time, and the accounts' new states are written back
 conditionally before the documents go out (a conflict with another batch re-runs this part). If the
 store cannot be read, the batch is scored with history unknown, every document says so
@@ -46,7 +46,7 @@ import numpy as np
 import orjson
 
 from shared.behaviour import features as behaviour
-from shared.behaviour.store import History, HistoryUnavailableError, RateLimitedWarning, StateConflictError
+from shared.behaviour.store import RateLimitedWarning, StateConflictError, StateStore, StateUnavailableError
 from shared.contract import schema as c
 from shared.contract.batch import ValidBatch, validate_batch
 from shared.scoring.encoding import behaviour_columns, encode
@@ -78,7 +78,7 @@ TOO_LATE: Final = "too_late"
 TOO_EARLY: Final = "too_early"
 DEFAULT_LIMITS: Final = c.EnvelopeLimits()
 
-history_unavailable = RateLimitedWarning(
+state_unavailable = RateLimitedWarning(
     "%d payments scored with account history unknown: the state store could not be read (%s)"
 )
 """Payments scored without their history since the process started (`total`); documents say `unavailable`."""
@@ -636,7 +636,7 @@ def _id_conflicts(
 
 
 def _behaviour(
-    valid: ValidBatch, t_ms: np.ndarray, history: History | None, now: str, write_state: bool
+    valid: ValidBatch, t_ms: np.ndarray, store: StateStore | None, now: str, write_state: bool
 ) -> tuple[np.ndarray, ValidBatch, str]:
     """(features per accepted record, the accepted records, `account_history`: read / unavailable / off).
 
@@ -644,13 +644,13 @@ def _behaviour(
     the features and writes the new states conditionally; when another batch changed one of the
     accounts in between, all of it runs again on fresh states (`shared/behaviour/store.py`).
     """
-    if history is None:
+    if store is None:
         return behaviour.no_history(valid.numbers), valid, "off"
     for attempt in range(STATE_ATTEMPTS):
         try:
-            snapshot = history.read(list(dict.fromkeys(valid.account_ids)))
-        except HistoryUnavailableError as exc:
-            history_unavailable.note(len(valid.ids), str(exc))
+            snapshot = store.read(list(dict.fromkeys(valid.account_ids)))
+        except StateUnavailableError as exc:
+            state_unavailable.note(len(valid.ids), str(exc))
             return behaviour.no_history(valid.numbers), valid, "unavailable"
         conflicts = _id_conflicts(valid, t_ms, snapshot.states)
         if conflicts:
@@ -658,7 +658,7 @@ def _behaviour(
             valid = _drop(valid, conflicts)
         payments = behaviour.Payments.of(valid.ids, valid.account_ids, t_ms, valid.numbers)
         features, new_states = behaviour.score_batch_features(payments, snapshot.states)
-        if not write_state or not history.write(new_states, snapshot, now):
+        if not write_state or not store.write(new_states, snapshot, now):
             return features, valid, "read"
         # Another batch won some accounts: back off a little (jittered, so two losers do not collide again).
         time.sleep(random.uniform(0.0, min(0.1, 0.002 * 2**attempt)))
@@ -670,12 +670,12 @@ def score_batch(
     model: FraudModel,
     now: datetime | None = None,
     limits: Limits = DEFAULT_BATCH_LIMITS,
-    history: History | None = None,
+    store: StateStore | None = None,
     write_state: bool = True,
 ) -> BatchResult:
     """Score a whole batch in one matrix; set aside every record (or envelope) that breaks the contract.
 
-    With a `history`, each payment's behavioural features come from its account's stored state and
+    With a `store`, each payment's behavioural features come from its account's stored state and
     the new states are written back to it (unless `write_state` is False: a query such as
     POST /api/score reads history but adds nothing to it). Without one, history is unknown.
     Raises only `StateWriteError` (the states could not be written: the caller fails the
@@ -692,7 +692,7 @@ def score_batch(
     if not valid.positions:
         return BatchResult(rejected=_rejected_documents(batch, slots, valid.rejections, stamp, model.version))
 
-    features, valid, account_history = _behaviour(valid, t_ms, history, stamp, write_state)
+    features, valid, account_history = _behaviour(valid, t_ms, store, stamp, write_state)
     rejected = _rejected_documents(batch, slots, valid.rejections, stamp, model.version)
     if not valid.positions:
         return BatchResult(rejected=rejected)

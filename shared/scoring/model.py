@@ -208,11 +208,16 @@ class LazyModel:
 
     def __init__(self, loader: Callable[[], FraudModel]) -> None:
         self._loader = loader
+        self._after_load: list[Callable[[], None]] = []
         self._model: FraudModel | None = None
         self._error: ModelIntegrityError | None = None
         # The worker runs sync functions in a thread pool, so batches from several partitions and
         # HTTP calls can all arrive first at once: one loads, the others wait for it.
         self._lock = threading.Lock()
+
+    def after_load(self, step: Callable[[], None]) -> None:
+        """Run `step` once the model has loaded (in the loading thread, before any caller gets it)."""
+        self._after_load.append(step)
 
     def get(self) -> FraudModel:
         """The loaded model; raises the (remembered) `ModelIntegrityError` if it cannot be used."""
@@ -225,6 +230,8 @@ class LazyModel:
             if self._error is None:
                 try:
                     self._model = self._loader()
+                    for step in self._after_load:
+                        step()
                 except ModelIntegrityError as exc:
                     self._error = exc
                     logger.error("fraud model unusable, refusing to score: %s", exc)  # noqa: TRY400 - reason is the message

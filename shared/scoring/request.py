@@ -7,7 +7,7 @@ batches (`score_batch`), so both paths agree on every decision and reason. Ident
 required here: a client's `id` is echoed back whatever its type, and `date`/`timestamp` are
 ignored. A bad record gets a per-record error; only a bad request as a whole is an HTTP error.
 
-History: a record naming an `account_id` the app has seen is scored with that account's stored
+StateStore: a record naming an `account_id` the app has seen is scored with that account's stored
 behaviour (its payments before the record's `timestamp`, or before now when it has none); the
 request's records of one account count as its latest payments, in order. Nothing is written: a
 query adds no payment to any history. A record without `account_id`, or with an unknown one, is
@@ -35,7 +35,7 @@ from typing import Any, Final
 import orjson
 
 from shared.behaviour import features as behaviour
-from shared.behaviour.store import History
+from shared.behaviour.store import StateStore
 from shared.contract import schema as c
 from shared.scoring.batch import EventBatch, score_batch, utc_iso
 from shared.scoring.model import FraudModel
@@ -172,7 +172,7 @@ def score_records(
     records: Sequence[Any],
     model: FraudModel,
     now: datetime | None = None,
-    history: History | None = None,
+    store: StateStore | None = None,
     *,
     reason_figures: bool = False,
 ) -> dict[str, Any]:
@@ -201,7 +201,7 @@ def score_records(
         positions.append(i)
     # Sequence numbers are the records' positions, so the documents map back to them.
     batch = EventBatch(bodies, [None] * len(bodies), positions, partition=None)
-    result = score_batch(batch, model, moment, history=history, write_state=False)
+    result = score_batch(batch, model, moment, store=store, write_state=False)
 
     for doc in result.scored:
         reasons = doc["reasons"]

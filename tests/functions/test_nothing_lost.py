@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 
 from devhost.worker import Worker
 from shared.behaviour import features as behaviour
-from shared.behaviour import store as history
+from shared.behaviour import store as state_store
 from shared.contract import schema as c
 from shared.generation.generator import TransactionGenerator
 from shared.settings import EVENT_HUBS_MAX_EVENT_BYTES, get_settings
@@ -842,7 +842,7 @@ def _apply(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAX_RECORDS_PER_ENVELOPE", str(scenario.caps.max_records))
     monkeypatch.setenv("MAX_TRANSACTIONS_PER_INVOCATION", str(scenario.caps.max_transactions))
     get_settings.cache_clear()
-    history.reset()  # each example starts from empty account states, as a fresh process would
+    state_store.reset()  # each example starts from empty account states, as a fresh process would
 
 
 _TRANSACTION: Final = {

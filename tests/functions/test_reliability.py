@@ -21,8 +21,9 @@ import pytest
 import functions.score as score_module
 from devhost.worker import ROOT, Worker
 from shared.behaviour import features as behaviour
-from shared.behaviour import store as history
+from shared.behaviour import store as state_store
 from shared.generation.generator import TransactionGenerator
+from shared.scoring import bundled
 from shared.settings import get_settings
 from tests.functions.test_state_concurrency import payments
 from tests.invoke import score
@@ -86,9 +87,9 @@ def test_a_state_write_failure_fails_the_invocation_for_the_retry(
     from devhost.worker import WorkerError
 
     def down(self: Any, states: Any, snapshot: Any, now: str) -> list[str]:
-        raise history.StateWriteError("writing account states failed: ServiceRequestError")
+        raise state_store.StateWriteError("writing account states failed: ServiceRequestError")
 
-    monkeypatch.setattr(history.MemoryHistory, "write", down)
+    monkeypatch.setattr(state_store.MemoryStateStore, "write", down)
     with pytest.raises(WorkerError, match="StateWriteError"):
         score(functions_worker, _bodies(_records(10)))
 
@@ -115,16 +116,16 @@ def test_an_unusable_stored_state_counts_as_no_state_and_is_rewritten(functions_
     """Before: it raised out of score_batch for every batch that touched the account, forever."""
     records = _records(40, accounts=1)
     account = records[0]["account_id"]
-    store = history.get_history()
-    assert isinstance(store, history.MemoryHistory)
+    store = state_store.get_state_store()
+    assert isinstance(store, state_store.MemoryStateStore)
     store.put(account, stored)
-    before = history.unusable_states.total
+    before = state_store.unusable_states.total
     scored, rejected = score(functions_worker, _bodies(records))
     assert (len(scored), rejected) == (40, [])
-    assert history.unusable_states.total == before + 1
+    assert state_store.unusable_states.total == before + 1
     assert scored[0]["behaviour"]["history_count"] == 0  # as no state
     state = store.read([account]).states[account]
-    assert history.usable_state(state) is not None
+    assert state_store.usable_state(state) is not None
     assert len(state["id"]) == 40
 
 
@@ -164,9 +165,9 @@ def test_a_model_whose_features_do_not_match_is_model_unavailable(
 
     def load() -> Any:
         loads.append(1)
-        return score_module.load_bundled_model()
+        return bundled.load_bundled_model()
 
-    monkeypatch.setattr(score_module, "bundled_model", LazyModel(load))
+    monkeypatch.setattr(bundled, "bundled_model", LazyModel(load))
     for _ in range(2):
         scored, rejected = score(functions_worker, _bodies(_records(3)))
         assert scored == []
@@ -201,7 +202,7 @@ def test_event_time_far_from_enqueued_time_is_rejected_and_keeps_states_bounded(
         scored, rejected = score(functions_worker, _bodies([records[2 * k], records[2 * k + 1], ancient, future]))
         assert len(scored) == 2
         assert [d["reason"] for d in rejected] == ["too_late", "too_early"]
-    store = history.get_history()
+    store = state_store.get_state_store()
     assert store is not None
     state = store.read([account]).states[account]
     assert len(state["id"]) <= behaviour.STATE_LIMIT + behaviour.WINDOW
@@ -213,7 +214,7 @@ def test_the_hard_bound_holds_whatever_the_batch(functions_worker: Worker) -> No
     records = payments(1, n=1000, accounts=["acct-busy"])
     scored, _ = score(functions_worker, _bodies(records))
     assert len(scored) == 1000
-    store = history.get_history()
+    store = state_store.get_state_store()
     assert store is not None
     state = store.read(["acct-busy"]).states["acct-busy"]
     assert len(state["id"]) == behaviour.STATE_HARD_LIMIT
@@ -276,15 +277,15 @@ def test_an_unreachable_store_is_counted_and_warned_once(
     from shared.scoring import batch as scoring
 
     def down(self: Any, accounts: Any) -> Any:
-        raise history.HistoryUnavailableError("reading 5 profiles failed: ServiceRequestError")
+        raise state_store.StateUnavailableError("reading 5 profiles failed: ServiceRequestError")
 
-    monkeypatch.setattr(history.MemoryHistory, "read", down)
-    before = scoring.history_unavailable.total
+    monkeypatch.setattr(state_store.MemoryStateStore, "read", down)
+    before = scoring.state_unavailable.total
     with caplog.at_level(logging.WARNING):
         for seed in range(3):
             scored, _ = score(functions_worker, _bodies(_records(5, seed=20 + seed)))
             assert {d["account_history"] for d in scored} == {"unavailable"}
-    assert scoring.history_unavailable.total == before + 15
+    assert scoring.state_unavailable.total == before + 15
     lines = [r for r in caplog.records if "history unknown" in r.getMessage()]
     assert len(lines) <= 1
     assert all(r.exc_info is None for r in caplog.records)

@@ -14,6 +14,7 @@ import functions.score as score_module
 from devhost.host_messages import eventhub_input
 from devhost.worker import Worker
 from shared.generation.generator import TransactionGenerator
+from shared.scoring import bundled
 from shared.scoring.model import FraudModel, LazyModel, load_model
 from shared.settings import get_settings
 from tests.invoke import score
@@ -115,7 +116,7 @@ def test_empty_batch_sets_empty_outputs(functions_worker: Worker) -> None:
 def test_threshold_override_setting(functions_worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
     """FRAUD_THRESHOLD overrides the metadata threshold."""
     monkeypatch.setenv("FRAUD_THRESHOLD", "0.0")
-    monkeypatch.setattr(score_module, "bundled_model", LazyModel(score_module.load_bundled_model))
+    monkeypatch.setattr(bundled, "bundled_model", LazyModel(bundled.load_bundled_model))
     scored, _ = score(functions_worker, _bodies(20))
     assert all(d["is_flagged"] and d["threshold"] == 0.0 for d in scored)
 
@@ -133,7 +134,7 @@ def test_broken_model_rejects_batch_instead_of_losing_it(
         (model_dir / name).write_bytes((src / name).read_bytes())
     artifact = model_dir / "fraud_model.joblib"
     artifact.write_bytes(artifact.read_bytes()[:-10])
-    monkeypatch.setattr(score_module, "bundled_model", LazyModel(lambda: load_model(model_dir)))
+    monkeypatch.setattr(bundled, "bundled_model", LazyModel(lambda: load_model(model_dir)))
     for _ in range(2):
         scored, rejected = score(functions_worker, _bodies(10))
         assert scored == []
@@ -208,9 +209,9 @@ def test_concurrent_first_invocations_load_the_model_once(
     def slow_load() -> FraudModel:
         loads.append(1)
         time.sleep(0.3)  # long enough for every other first call to arrive while this one loads
-        return score_module.load_bundled_model()
+        return bundled.load_bundled_model()
 
-    monkeypatch.setattr(score_module, "bundled_model", LazyModel(slow_load))
+    monkeypatch.setattr(bundled, "bundled_model", LazyModel(slow_load))
     results: list[int] = []
     # One set of bodies: generated again, the same ids would carry other timestamps (an id conflict).
     bodies = _bodies(20)

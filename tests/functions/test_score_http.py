@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 import pytest
 
-import functions.score as score_module
 from devhost.worker import Worker
 from shared.behaviour import features as behaviour
 from shared.generation.generator import TransactionGenerator
+from shared.scoring import bundled
 from shared.scoring.batch import utc_iso
 from shared.scoring.model import LazyModel, ModelIntegrityError
 from shared.scoring.request import MAX_BODY_BYTES, MAX_RECORDS, describe_without_figures
@@ -136,7 +136,7 @@ def test_broken_model_is_503(functions_worker: Worker, monkeypatch: pytest.Monke
     def refuse() -> Any:
         raise ModelIntegrityError("tampered")
 
-    monkeypatch.setattr(score_module, "bundled_model", LazyModel(refuse))
+    monkeypatch.setattr(bundled, "bundled_model", LazyModel(refuse))
     response = _post(functions_worker, {"data": [SEED_RECORD]})
     assert response.status_code == 503
     assert json.loads(response.body)["error"]["code"] == "model_unavailable"

@@ -19,7 +19,7 @@ import pytest
 
 from devhost.worker import Worker
 from shared.behaviour import features as behaviour
-from shared.behaviour import store as history
+from shared.behaviour import store as state_store
 from shared.contract.timestamps import parse_ms
 from tests.invoke import score
 
@@ -95,24 +95,24 @@ def assert_state_holds_every_payment(records: list[dict[str, Any]], state: dict[
 @pytest.fixture
 def slow_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     """Reads take a few milliseconds, as a remote store's do, so that the two partitions' batches overlap."""
-    original = history.MemoryHistory.read
+    original = state_store.MemoryStateStore.read
 
-    def slow(self: history.MemoryHistory, accounts: Sequence[str]) -> history.Snapshot:
+    def slow(self: state_store.MemoryStateStore, accounts: Sequence[str]) -> state_store.Snapshot:
         snapshot = original(self, accounts)
         time.sleep(0.003)
         return snapshot
 
-    monkeypatch.setattr(history.MemoryHistory, "read", slow)
+    monkeypatch.setattr(state_store.MemoryStateStore, "read", slow)
 
 
 @pytest.mark.usefixtures("slow_reads")
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_two_partitions_one_account_lose_nothing(functions_worker: Worker, round_: int) -> None:
     """Both partitions' batches at once: every payment scored once, and each state has every recent payment."""
-    history.reset()
+    state_store.reset()
     records = payments(round_)
     assert deliver_concurrently(functions_worker, records) == len(records)
-    store = history.get_history()
+    store = state_store.get_state_store()
     assert store is not None
     snapshot = store.read(["acct-a", "acct-b", "acct-c"])
     for account in ("acct-a", "acct-b", "acct-c"):

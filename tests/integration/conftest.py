@@ -9,8 +9,7 @@ import pytest
 from azure.cosmos import CosmosClient
 
 from devhost.cosmos_store import PROFILES, CosmosStore
-from shared.behaviour import store as history
-from shared.settings import get_settings
+from shared import caches
 from tests.integration.cosmos_server import CosmosServer
 
 
@@ -56,7 +55,6 @@ def cosmos_state(
     monkeypatch.setenv(
         "CosmosDBConnection", f"AccountEndpoint={cosmos_server.endpoint};AccountKey={cosmos_server.key};"
     )
-    get_settings.cache_clear()
-    history.reset()
+    caches.reset("settings", "state store")
     yield cosmos_sink
-    history.reset()
+    caches.reset("state store")

@@ -21,7 +21,7 @@ import pytest
 from devhost.cosmos_store import PROFILES, SCORED, CosmosStore
 from devhost.worker import Worker
 from shared.behaviour import features as behaviour
-from shared.behaviour import store as history
+from shared.behaviour import store as state_store
 from shared.generation.generator import TransactionGenerator
 from shared.settings import get_settings
 from tests.invoke import score
@@ -94,11 +94,11 @@ def test_replayed_batch_is_identical(functions_worker: Worker, cosmos_state: Cos
     batches = _batches(records, 300)
     _deliver(functions_worker, cosmos_state, batches[0], first=0)
     first = _deliver(functions_worker, cosmos_state, batches[1], first=300)
-    states_before = {d["id"]: d["behaviour"] for d in cosmos_state.items(PROFILES)}
+    states_before = {d["id"]: d["state"] for d in cosmos_state.items(PROFILES)}
     again = _deliver(functions_worker, cosmos_state, batches[1], first=300)
     assert _features(again) == _features(first)
     assert _scores(again) == _scores(first)
-    states_after = {d["id"]: d["behaviour"] for d in cosmos_state.items(PROFILES)}
+    states_after = {d["id"]: d["state"] for d in cosmos_state.items(PROFILES)}
     assert states_after == states_before  # the state holds each payment once
     for state in states_after.values():
         assert len(state["id"]) == len(set(state["id"]))
@@ -126,7 +126,7 @@ def test_restart_and_partition_move_lose_nothing(functions_worker: Worker, cosmo
     records = _stream()
     scored: Documents = []
     for k, batch in enumerate(_batches(records, 200)):
-        history.reset()  # the next batch is scored by a process that has never seen this partition
+        state_store.reset()  # the next batch is scored by a process that has never seen this partition
         scored += _deliver(functions_worker, cosmos_state, batch, first=k * 200)
     assert _features(scored) == _reference(records)
 
@@ -178,7 +178,7 @@ def test_store_down_scores_with_history_unknown_and_writes_nothing(
     """With the profiles store unreachable, every payment is still scored (history unknown); no state is overwritten."""
     monkeypatch.setenv("CosmosDBConnection", "AccountEndpoint=https://127.0.0.1:9/;AccountKey=" + "a" * 88 + ";")
     get_settings.cache_clear()
-    history.reset()
+    state_store.reset()
     records = _stream(100)
     result = functions_worker.invoke("ScoreTransactions", *_message([orjson.dumps(r) for r in records], 0))
     scored = result.documents("scored")

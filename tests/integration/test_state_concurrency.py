@@ -16,8 +16,8 @@ import pytest
 from devhost.cosmos_store import CosmosStore
 from devhost.worker import Worker
 from shared.behaviour import features as behaviour
-from shared.behaviour import store as history
-from shared.behaviour.store import CosmosHistory, cosmos_container
+from shared.behaviour import store as state_store
+from shared.behaviour.store import CosmosStateStore, cosmos_container
 from shared.settings import get_settings
 from tests.functions.test_state_concurrency import assert_state_holds_every_payment, deliver_concurrently, payments
 
@@ -33,7 +33,7 @@ def test_two_partitions_one_account_lose_nothing(
     """Both partitions at once through the worker: every payment scored once, each state has every recent payment."""
     records = payments(round_, n=240)
     assert deliver_concurrently(functions_worker, records) == len(records)
-    store = history.get_history()
+    store = state_store.get_state_store()
     assert store is not None
     snapshot = store.read(ACCOUNTS)
     for account in ACCOUNTS:
@@ -44,8 +44,8 @@ def test_two_instances_cannot_overwrite_each_other(cosmos_state: CosmosStore) ->
     """Two stores (two app instances) read one state, both write: exactly one wins, the other is told to retry."""
     import os
 
-    first = CosmosHistory(cosmos_container(get_settings(), os.environ))
-    second = CosmosHistory(cosmos_container(get_settings(), os.environ))
+    first = CosmosStateStore(cosmos_container(get_settings(), os.environ))
+    second = CosmosStateStore(cosmos_container(get_settings(), os.environ))
     state = {"v": behaviour.STATE_VERSION, "id": ["p1"], "t_ms": [1], **{f: [0] for f in behaviour.PAYMENT_FIELDS}}
     assert first.write({"acct-a": state}, first.read(["acct-a"]), "now") == []
     seen_by_first, seen_by_second = first.read(["acct-a"]), second.read(["acct-a"])
@@ -53,7 +53,7 @@ def test_two_instances_cannot_overwrite_each_other(cosmos_state: CosmosStore) ->
     results: list[list[str]] = []
     barrier = threading.Barrier(2)
 
-    def write(store: CosmosHistory, snapshot: history.Snapshot) -> None:
+    def write(store: CosmosStateStore, snapshot: state_store.Snapshot) -> None:
         barrier.wait()
         results.append(store.write({"acct-a": grown}, snapshot, "now"))
 
@@ -67,5 +67,5 @@ def test_two_instances_cannot_overwrite_each_other(cosmos_state: CosmosStore) ->
         t.join()
     assert sorted(results) == [[], ["acct-a"]]
     # Both would also refuse to create a state someone else created in between.
-    assert second.write({"acct-b": state}, history.Snapshot({}), "now") == []
-    assert first.write({"acct-b": state}, history.Snapshot({}), "now") == ["acct-b"]
+    assert second.write({"acct-b": state}, state_store.Snapshot({}), "now") == []
+    assert first.write({"acct-b": state}, state_store.Snapshot({}), "now") == ["acct-b"]
