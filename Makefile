@@ -55,9 +55,10 @@ test: setup lint check
 unit: $(PY_STAMP)
 	$(PY) -m pytest -m unit
 
+# Runs model/training/train.py: the artifact, metadata, model card and plots land in model/.
 # ARGS passes options through, e.g. `make train ARGS="--history-endpoint https://<account>.documents.azure.com:443/"`.
 train: $(PY_STAMP)
-	$(PY) -m model.train $(ARGS)
+	$(PY) -m model.training.train $(ARGS)
 
 # 1,000,000 events through the local pipeline: nothing lost, no duplicate, flat memory (not in `make test`).
 soak: $(PY_STAMP)

@@ -16,14 +16,15 @@ from typing import Any, cast
 
 from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 
+from shared.contract.partitions import COSMOS_PARTITION_KEY_PATHS
+
 SCORED = "scored"
 REJECTED = "rejected"
 HISTORY = "history"
 PROFILES = "profiles"
-# Rejected documents carry no account_id (a body that failed validation has none to trust), so
-# that container is partitioned on /id: every document has one, and it is how rejects are read.
+# No lease container: this store keeps its own change feed (see `CosmosStore`).
 PARTITION_KEYS: Mapping[str, str] = MappingProxyType(
-    {SCORED: "/account_id", REJECTED: "/id", HISTORY: "/account_id", PROFILES: "/account_id"}
+    {name: COSMOS_PARTITION_KEY_PATHS[name] for name in (SCORED, REJECTED, HISTORY, PROFILES)}
 )
 
 # Properties the server (and Cosmos DB) adds to every stored item.

@@ -6,8 +6,9 @@ once after `docker compose up`:
 
     .venv/bin/python emulators/create_cosmos_containers.py
 
-Names and partition keys are the ones infra/modules/cosmos.bicep creates on Azure
-(tests/infra/test_templates.py keeps the two in step). Indexing policies are left at the emulator's
+Names are the app's settings (their defaults are the names infra/modules/cosmos.bicep creates on Azure);
+partition keys are `shared.contract.partitions.COSMOS_PARTITION_KEY_PATHS` (tests/infra/test_templates.py
+keeps both in step with the template). Indexing policies are left at the emulator's
 default: the vNext emulator does not implement custom index policies yet
 (learn.microsoft.com/azure/cosmos-db/emulator-linux, feature support).
 """
@@ -18,23 +19,32 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Final
+
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:  # run as a file, Python puts emulators/ on the path, not the repository
+    sys.path.insert(0, _ROOT)
+
+from shared.contract.partitions import COSMOS_PARTITION_KEY_PATHS  # noqa: E402
 
 EMULATOR_ENDPOINT: Final = "https://localhost:8081/"
 EMULATOR_KEY: Final = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
 """The emulator's fixed, published account key; not a secret."""
+SETTINGS: Final = (
+    ("scored", "COSMOS_SCORED_CONTAINER"),
+    ("rejected", "COSMOS_REJECTED_CONTAINER"),
+    ("history", "COSMOS_HISTORY_CONTAINER"),
+    ("profiles", "COSMOS_PROFILES_CONTAINER"),
+    ("leases", "COSMOS_LEASE_CONTAINER"),
+)
+"""(container's default name, the setting that renames it), for every container the app uses."""
 
 
 def containers(env: dict[str, str] | None = None) -> list[tuple[str, str]]:
     """(container name, partition key path), named by the same settings the app reads."""
     env = dict(os.environ) if env is None else env
-    return [
-        (env.get("COSMOS_SCORED_CONTAINER") or "scored", "/account_id"),
-        (env.get("COSMOS_REJECTED_CONTAINER") or "rejected", "/id"),
-        (env.get("COSMOS_HISTORY_CONTAINER") or "history", "/account_id"),
-        (env.get("COSMOS_PROFILES_CONTAINER") or "profiles", "/account_id"),
-        (env.get("COSMOS_LEASE_CONTAINER") or "leases", "/id"),
-    ]
+    return [(env.get(setting) or name, COSMOS_PARTITION_KEY_PATHS[name]) for name, setting in SETTINGS]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,8 @@ import azure.functions as func
 from shared.behaviour.store import StateWriteError, get_state_store
 from shared.contract.schema import Rejection
 from shared.scoring import bundled
-from shared.scoring.batch import BatchResult, EventBatch, Limits, reject_all, reject_events, score_batch
+from shared.scoring.batch import BatchResult, reject_all, reject_events, score_batch
+from shared.scoring.events import EventBatch, Limits
 from shared.scoring.model import ModelIntegrityError
 from shared.settings import get_settings
 from shared.telemetry import get_telemetry, traceparents

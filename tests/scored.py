@@ -14,7 +14,8 @@ def scored_documents(seed: int, count: int = 600, batch: int = 200) -> list[dict
     """`count` generated transactions scored by the bundled model in batches, accounts' history kept in memory."""
     from shared.behaviour.store import MemoryStateStore
     from shared.generation.generator import TransactionGenerator
-    from shared.scoring.batch import EventBatch, score_batch
+    from shared.scoring.batch import score_batch
+    from shared.scoring.events import EventBatch
     from shared.scoring.model import load_model
 
     model = load_model(ROOT / "model")

@@ -14,18 +14,19 @@ Partition choice (`--partition-key`):
 - `none`: batches carry no partition; Event Hubs spreads them over the partitions.
 - `account_id`: every event of one account goes to one partition, so the scorer sees an account's
   transactions in order. The partition is picked here, with the hash Event Hubs itself applies to a
-  partition key (`shared.contract.envelopes.partition_for_key`), so it is the partition partition key =
+  partition key (`shared.contract.partitions.partition_for_key`), so it is the partition partition key =
   `account_id` would give; but it is sent by partition id, not as a partition key: a batch holds one
   key only, and with ~50,000 accounts that would mean batches of one event.
+- `round-robin`: whole batches go to the partition ids in turn.
 
 Envelopes (`--records-per-event N`, N > 1): transactions are packed N to an event as
 `{"records": [...]}` (shared.contract.envelopes), each event under 1 MB and within the batch ceiling. With
 `account_id`, an envelope holds one partition's accounts only and goes to that partition.
-- `round-robin`: whole batches go to the partition ids in turn.
 
-Batches: events are planned into batches by `pack`, a pure function that counts bytes the way the
-SDK's `EventDataBatch` does, then added to `create_batch()` batches. The SDK stays the judge: if a
-batch refuses an event the plan said would fit, the batch is sent and a new one started.
+Batches are planned by `tools.batch_plan` (pure, counting bytes as the SDK does); this module sends
+them, paces the run and is the command line. It stays one module at ~400 lines because that is one
+job: `main` only maps options onto `run`, its producer and its generator, so splitting the command
+line from the send loop would give two modules that always change together.
 
 The azure packages are imported only when a real client is built, so tests drive `run` with a
 stand-in producer.
@@ -41,18 +42,15 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Final, Protocol, TextIO
 
 import orjson
 
-from shared.contract.envelopes import MAX_ENVELOPE_BYTES, pack_encoded, partition_for_key
 from shared.generation.generator import TransactionGenerator
+from tools.batch_plan import MAX_BATCH_BYTES, PartitionMode, events, pack, route
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH_BYTES: Final = 1_048_576
-"""The SDK's default batch ceiling (1 MiB), the largest batch Standard and Premium namespaces accept."""
 MAX_CHUNK: Final = 5_000
 """Events generated per step when sending as fast as possible."""
 TICK_S: Final = 0.2
@@ -66,14 +64,6 @@ https://learn.microsoft.com/azure/event-hubs/test-locally-with-event-hub-emulato
 DEFAULT_CONNECTION_STRING_ENV: Final = "EVENTHUB_CONNECTION_STRING"
 NAMESPACE_ENV: Final = "EventHubConnection__fullyQualifiedNamespace"
 """The app's own setting name, so a shell that exported local.settings values needs no --namespace."""
-
-
-class PartitionMode(StrEnum):
-    """How events are spread over partitions."""
-
-    NONE = "none"
-    ACCOUNT = "account_id"
-    ROUND_ROBIN = "round-robin"
 
 
 class SendError(RuntimeError):
@@ -117,64 +107,6 @@ class _NoProgress:
 
     def close(self) -> None:
         return None
-
-
-def encoded_size(body_bytes: int) -> int:
-    """Bytes one event with this body adds to a batch, counted as `EventDataBatch.add` counts them.
-
-    An AMQP data section adds 5 bytes of header up to 255 bytes of body, 8 above; the batch adds 5
-    bytes of framing per message under 256 bytes, 8 from there on. Events here carry no properties and
-    no partition key; application properties or tracing headers would add bytes, which is why the
-    SDK's own batch has the last word.
-    """
-    message = body_bytes + (5 if body_bytes <= 255 else 8)
-    return message + (5 if message < 256 else 8)
-
-
-@dataclass(frozen=True)
-class Packing:
-    """A batch plan: indices into the input, in order, and the items too large for any batch."""
-
-    batches: tuple[tuple[int, ...], ...]
-    oversized: tuple[int, ...]
-
-
-def pack(body_sizes: Sequence[int], max_batch_bytes: int = MAX_BATCH_BYTES) -> Packing:
-    """Greedily fill batches in input order so none exceeds `max_batch_bytes` (pure; no SDK needed)."""
-    batches: list[tuple[int, ...]] = []
-    oversized: list[int] = []
-    current: list[int] = []
-    used = 0
-    for index, size in enumerate(body_sizes):
-        cost = encoded_size(size)
-        if cost > max_batch_bytes:
-            oversized.append(index)
-            continue
-        if current and used + cost > max_batch_bytes:
-            batches.append(tuple(current))
-            current, used = [], 0
-        current.append(index)
-        used += cost
-    if current:
-        batches.append(tuple(current))
-    return Packing(tuple(batches), tuple(oversized))
-
-
-def partition_for(account_id: str, partition_ids: Sequence[str]) -> str:
-    """The partition an account's events go to: Event Hubs' own for partition key = account_id."""
-    return partition_for_key(account_id, partition_ids)
-
-
-def route(
-    account_ids: Sequence[str], mode: PartitionMode, partition_ids: Sequence[str]
-) -> list[tuple[str | None, list[int]]]:
-    """Group event indices by target partition; `None` means "let Event Hubs choose"."""
-    if mode is not PartitionMode.ACCOUNT:
-        return [(None, list(range(len(account_ids))))]
-    groups: dict[str, list[int]] = {}
-    for index, account in enumerate(account_ids):
-        groups.setdefault(partition_for(account, partition_ids), []).append(index)
-    return sorted(groups.items())
 
 
 @dataclass
@@ -276,19 +208,6 @@ def _chunks(count: int, rate: float) -> Iterator[int]:
         left -= step
 
 
-def _events(
-    bodies: list[bytes], records_per_event: int, max_batch_bytes: int, stats: SendStats
-) -> list[tuple[bytes, int]]:
-    """(event body, transactions in it): bare bodies, or envelopes that fit one event and one batch."""
-    if records_per_event == 1:
-        return [(body, 1) for body in bodies]
-    # The envelope's own AMQP framing (8 + 8 bytes, `encoded_size`) must fit the batch too.
-    limit = min(MAX_ENVELOPE_BYTES, max_batch_bytes - 16)
-    fitting = [body for body in bodies if len(body) + len(b'{"records":[]}') <= limit]
-    stats.oversized += len(bodies) - len(fitting)
-    return pack_encoded(fitting, records_per_event, limit)
-
-
 def run(
     producer: ProducerLike,
     generator: TransactionGenerator,
@@ -324,15 +243,15 @@ def run(
         records = generator.generate(n)
         bodies = [orjson.dumps(r) for r in records]
         for partition_id, indices in route([r["account_id"] for r in records], mode, partition_ids):
-            events = _events([bodies[i] for i in indices], records_per_event, max_batch_bytes, stats)
-            plan = pack([len(body) for body, _ in events], max_batch_bytes)
-            stats.oversized += sum(events[i][1] for i in plan.oversized)
+            planned_events, too_large = events([bodies[i] for i in indices], records_per_event, max_batch_bytes)
+            plan = pack([len(body) for body, _ in planned_events], max_batch_bytes)
+            stats.oversized += too_large + sum(planned_events[i][1] for i in plan.oversized)
             for planned in plan.batches:
                 target = partition_id
                 if mode is PartitionMode.ROUND_ROBIN:
                     target = partition_ids[turn % len(partition_ids)]
                     turn += 1
-                sender.send([events[i][0] for i in planned], target, [events[i][1] for i in planned])
+                sender.send([planned_events[i][0] for i in planned], target, [planned_events[i][1] for i in planned])
         stats.labelled_fraud += sum(int(r["is_fraud"]) for r in records)
         generated += n
         progress.update(n)

@@ -145,7 +145,7 @@ resource rejected 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers
   }
 }
 
-// Labelled, unscored history (the generator's history mode) that `model/train.py` retrains from.
+// Labelled, unscored history (the generator's history mode) that `model/training/` retrains from.
 // Partition key /account_id like `scored`; nothing is queried but a full read, so index nothing.
 resource history 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
   parent: database

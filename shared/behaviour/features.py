@@ -13,7 +13,7 @@ document per account. `replay` computes features for a whole history at once (tr
 new states (serving). Both run `_window`, so they cannot drift apart; a test checks they agree on
 the same stream. With no history (an unknown account, or a client that sends none), the features
 are those of an account's first payment, which training sees for every new account and, by
-design, for a share of rows with history withheld (`model/train.py`).
+design, for a share of rows with history withheld (`model/training/`).
 
 Exactness has one limit, set by the bound: a payment that arrives after more than
 `STATE_LIMIT - WINDOW` (20) newer payments of its own account were stored *in earlier batches*

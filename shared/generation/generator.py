@@ -1,4 +1,4 @@
-"""Synthetic labelled bank transactions from a population of customers (`customers.py`), in event time.
+"""Synthetic labelled bank transactions from a population of customers (`population.py`), in event time.
 
 One `TransactionGenerator` is one seeded stream: each call to `generate` or `columns` continues it,
 so consecutive calls emit the population's payments in event-time order across accounts, with
@@ -19,7 +19,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from shared.generation.customers import LABEL_NOISE, Population, records, uuids
+from shared.generation.population import LABEL_NOISE, Population
+from shared.generation.records import records, uuids
 
 __all__ = ["DEFAULT_ACCOUNTS", "LABEL_NOISE", "TransactionGenerator"]
 
@@ -74,7 +75,7 @@ class TransactionGenerator:
 
         Besides the contract's feature fields and `is_fraud`, the columns hold `id` (str), `account`
         (int), `account_id` (str), `t_ms` (event time, ms since the epoch) and `typology` (index into
-        `customers.TYPOLOGIES`, -1 for legitimate payments), for training and for tests.
+        `fraud.TYPOLOGIES`, -1 for legitimate payments), for training and for tests.
         """
         if n < 0:
             raise ValueError("n must be >= 0")

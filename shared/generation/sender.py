@@ -7,7 +7,7 @@ Azure/Azure-Functions#2430), so the host spreads events over all partitions and 
 carry every account at once. The generators therefore send with the azure-eventhub SDK: one
 module-level `EventHubProducerClient` per process (reused across invocations, as Microsoft's
 guidance for SDK clients in Functions asks), each event to the partition that partition key =
-`account_id` would give (`shared.contract.envelopes.partition_for_key`, Event Hubs' own hash), sent by
+`account_id` would give (`shared.contract.partitions.partition_for_key`, Event Hubs' own hash), sent by
 partition id because one SDK batch holds one partition key only.
 
 Connection: the same settings the bindings use, `EventHubConnection__fullyQualifiedNamespace` with
@@ -29,7 +29,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from shared import caches
-from shared.contract.envelopes import MAX_ENVELOPE_BYTES, group_by_partition, pack_encoded
+from shared.contract.envelopes import MAX_ENVELOPE_BYTES, pack_encoded
+from shared.contract.partitions import group_by_partition
 
 logger = logging.getLogger(__name__)
 

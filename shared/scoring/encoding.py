@@ -10,7 +10,7 @@ account's first payment, which the model saw in training: "history unknown" is s
 
 Training fits a scikit-learn ColumnTransformer with the same layout and copies its fitted scaler
 parameters into a `FeatureSpec`; serving encodes with NumPy only, so the Azure deployment needs
-neither scikit-learn nor pandas. `model/train.py` checks that both encodings agree bit for bit.
+neither scikit-learn nor pandas. `model/training/` checks that both encodings agree bit for bit.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The artifact is a joblib file holding a plain dict (the XGBoost booster as UBJSO
 fitted feature spec), not a scikit-learn object, so serving needs only NumPy, joblib and XGBoost.
 Reasons come from exact tree SHAP tables derived from the loaded booster (`shared/scoring/explain.py`).
 Unpickling runs code, so the loader first checks the file's sha256 against the metadata written
-next to it by `model/train.py`, as scikit-learn's model-persistence guide recommends, and refuses
+next to it by `model/training/`, as scikit-learn's model-persistence guide recommends, and refuses
 anything that does not match.
 """
 

@@ -37,7 +37,9 @@ import orjson
 from shared.behaviour import features as behaviour
 from shared.behaviour.store import StateStore
 from shared.contract import schema as c
-from shared.scoring.batch import EventBatch, score_batch, utc_iso
+from shared.scoring.batch import score_batch
+from shared.scoring.documents import utc_iso
+from shared.scoring.events import EventBatch
 from shared.scoring.model import FraudModel
 
 MAX_BODY_BYTES: Final = 1_048_576

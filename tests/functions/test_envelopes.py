@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from devhost.host_messages import eventhub_input, http_input, timer_input
 from devhost.worker import Worker, worker
 from shared.contract import schema as c
-from shared.contract.envelopes import envelope_body, partition_for_key
+from shared.contract.envelopes import envelope_body
+from shared.contract.partitions import partition_for_key
 from shared.generation.generator import TransactionGenerator
 from shared.settings import get_settings
 from tests import invoke

@@ -31,8 +31,11 @@ def library_as_utc(text: str) -> datetime | None:
     return moment
 
 
-def test_pinned_to_the_installed_library() -> None:
-    """Fails when azure-functions changes: re-read its `_parse_datetime`, re-measure, then move the pin."""
+def test_pinned_to_the_installed_library(functions_worker: Worker) -> None:
+    """Fails when azure-functions changes: re-read its `_parse_datetime`, re-measure, then move the pin.
+
+    Installed when the worker indexes the app (function_app.py), as on Azure.
+    """
     assert azure.functions.__version__ == version("azure-functions") == eventhub_time.PINNED_VERSION
     assert eventhub_time.installed()
     # The replaced method still has the shape the override was written against.

@@ -165,7 +165,7 @@ def test_concurrent_calls_share_one_stream(functions_worker: Worker, monkeypatch
 
 def test_an_account_always_goes_to_one_partition(functions_worker: Worker, event_hub: FakeEventHub) -> None:
     """The SDK sender puts each account's transactions on the partition partition key = account_id gives."""
-    from shared.contract.envelopes import partition_for_key
+    from shared.contract.partitions import partition_for_key
 
     for _ in range(3):
         assert _post(functions_worker, params={"count": "300"}).status_code == 200

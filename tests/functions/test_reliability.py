@@ -274,7 +274,7 @@ def test_an_unreachable_store_is_counted_and_warned_once(
     functions_worker: Worker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The store down: documents say `unavailable`, a counter grows, one warning line (no traceback per batch)."""
-    from shared.scoring import batch as scoring
+    from shared.scoring import account_state as scoring
 
     def down(self: Any, accounts: Any) -> Any:
         raise state_store.StateUnavailableError("reading 5 profiles failed: ServiceRequestError")

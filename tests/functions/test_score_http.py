@@ -13,7 +13,7 @@ from devhost.worker import Worker
 from shared.behaviour import features as behaviour
 from shared.generation.generator import TransactionGenerator
 from shared.scoring import bundled
-from shared.scoring.batch import utc_iso
+from shared.scoring.documents import utc_iso
 from shared.scoring.model import LazyModel, ModelIntegrityError
 from shared.scoring.request import MAX_BODY_BYTES, MAX_RECORDS, describe_without_figures
 from shared.settings import get_settings

@@ -610,23 +610,32 @@ def _document_keys(path: Path) -> set[str]:
 
 
 def test_cosmos_containers_partition_keys_and_indexing() -> None:
-    """scored and profiles on /account_id, rejected and leases on /id; scored and rejected index only queried fields."""
+    """Every container on the code's partition key path (scored and profiles on /account_id, rejected and
+    leases on /id); scored and rejected index only queried fields."""
+    from shared.contract.partitions import COSMOS_PARTITION_KEY_PATHS
     from shared.publishing.powerbi import ROW_SCHEMA
 
     main = bicep("main.bicep")
     cosmos = bicep("modules/cosmos.bicep")
     local = _local_settings()
-    expected = {
-        "scored": ("cosmosScoredContainerName", "COSMOS_SCORED_CONTAINER", "/account_id"),
-        "rejected": ("cosmosRejectedContainerName", "COSMOS_REJECTED_CONTAINER", "/id"),
-        "profiles": ("cosmosProfilesContainerName", "COSMOS_PROFILES_CONTAINER", "/account_id"),
-        "leases": ("cosmosLeaseContainerName", "COSMOS_LEASE_CONTAINER", "/id"),
+    containers = {
+        symbol
+        for symbol, decl in of_kind(cosmos, "resource").items()
+        if decl.target.startswith("Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@")
     }
-    for symbol, (param, setting, key) in expected.items():
+    assert containers == set(COSMOS_PARTITION_KEY_PATHS)
+    for symbol, path in COSMOS_PARTITION_KEY_PATHS.items():
         resource = cosmos[symbol].value["properties"]["resource"]
-        assert resource["partitionKey"]["paths"] == [f"'{key}'"], symbol
+        assert resource["partitionKey"]["paths"] == [f"'{path}'"], symbol
+    names = {
+        "scored": ("cosmosScoredContainerName", "COSMOS_SCORED_CONTAINER"),
+        "rejected": ("cosmosRejectedContainerName", "COSMOS_REJECTED_CONTAINER"),
+        "profiles": ("cosmosProfilesContainerName", "COSMOS_PROFILES_CONTAINER"),
+        "leases": ("cosmosLeaseContainerName", "COSMOS_LEASE_CONTAINER"),
+    }
+    for symbol, (param, setting) in names.items():
         assert literal(main[param].value) == local[setting], symbol
-    fields = {"scored": set(ROW_SCHEMA), "rejected": _document_keys(ROOT / "shared" / "scoring" / "batch.py")}
+    fields = {"scored": set(ROW_SCHEMA), "rejected": _document_keys(ROOT / "shared" / "scoring" / "documents.py")}
     for symbol, known in fields.items():
         policy = cosmos[symbol].value["properties"]["resource"]["indexingPolicy"]
         assert {"path": "'/*'"} in policy["excludedPaths"], symbol

@@ -7,7 +7,7 @@ import pytest
 
 from devhost.cosmos_store import HISTORY, CosmosStore
 from devhost.worker import Worker
-from model.history import read_history
+from model.training.labelled import read_history
 from tests.integration.cosmos_server import CosmosServer
 from tests.invoke import http
 

@@ -15,7 +15,7 @@ import pytest
 from azure.cosmos import CosmosClient, PartitionKey
 
 from devhost.cosmos_store import SYSTEM_PROPERTIES
-from shared.scoring.batch import RAW_BODY_LIMIT
+from shared.scoring.documents import RAW_BODY_LIMIT
 from tests.integration.cosmos_server import CosmosServer
 from tests.tools.test_redrive import ContractProducer, payment, rejected
 from tools.redrive import Options, RedriveStats, decode_body, main, partition_key_for, run

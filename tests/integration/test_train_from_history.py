@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from devhost.cosmos_store import HISTORY, CosmosStore
-from model.report import MODEL_CARD_NAME, PLOT_NAMES, PLOTS_DIR
-from model.train import main
+from model.training.report import MODEL_CARD_NAME, PLOT_NAMES, PLOTS_DIR
+from model.training.train import main
 from shared.generation.generator import TransactionGenerator
 from shared.scoring.model import METADATA_NAME, load_model
 from tests.integration.cosmos_server import CosmosServer
@@ -23,7 +23,7 @@ HISTORY_DOCUMENTS = 5_000
 
 
 def test_main_trains_from_cosmos_history(cosmos_server: CosmosServer, cosmos_sink: CosmosStore, tmp_path: Path) -> None:
-    """`python -m model.train --history-endpoint ...` reads the container, trains and records the source."""
+    """`python -m model.training.train --history-endpoint ...` reads the container, trains and records the source."""
     documents: list[dict[str, Any]] = TransactionGenerator(fraud_rate=0.10, seed=2024).generate(HISTORY_DOCUMENTS)
     unlabelled = {**documents[0], "id": "unlabelled-1", "is_fraud": None}
     broken = {**documents[1], "id": "broken-1", "amount": -5}

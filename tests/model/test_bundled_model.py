@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from model.data import generated_data
-from model.report import MODEL_CARD_NAME, PLOT_NAMES, PLOTS_DIR
-from model.train import with_behaviour
+from model.training.data import generated_data
+from model.training.frames import with_behaviour
+from model.training.report import MODEL_CARD_NAME, PLOT_NAMES, PLOTS_DIR, model_card
 from shared.contract import schema as contract
 from shared.scoring import encoding as features
 from shared.scoring.model import METADATA_NAME, load_model
@@ -90,3 +90,9 @@ def test_model_card_and_plots_match_the_artifact(metadata: dict[str, Any]) -> No
     for name in PLOT_NAMES:
         assert f"({PLOTS_DIR}/{name})" in card
         assert (MODEL_DIR / PLOTS_DIR / name).is_file()
+
+
+def test_model_card_is_what_the_metadata_generates(metadata: dict[str, Any]) -> None:
+    """The committed model card is byte for byte what `report.model_card` makes of the committed metadata."""
+    card = (MODEL_DIR / MODEL_CARD_NAME).read_text(encoding="utf-8")
+    assert card == model_card(metadata)

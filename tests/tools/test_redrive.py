@@ -19,7 +19,9 @@ import orjson
 import pytest
 
 from shared.contract.schema import Rejection
-from shared.scoring.batch import RAW_BODY_LIMIT, EventBatch, rejected_document, rejected_record_document
+from shared.scoring.documents import RAW_BODY_LIMIT, rejected_document, rejected_record_document
+from shared.scoring.events import EventBatch
+from tools.batch_plan import MAX_BATCH_BYTES
 from tools.redrive import (
     ClosableContainer,
     ContainerLike,
@@ -37,7 +39,7 @@ from tools.redrive import (
     run,
     select_query,
 )
-from tools.send_events import MAX_BATCH_BYTES, SendError
+from tools.send_events import SendError
 
 pytestmark = pytest.mark.unit
 

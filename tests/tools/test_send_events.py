@@ -13,21 +13,10 @@ import orjson
 import pytest
 
 from shared.contract import schema as contract
+from shared.contract.partitions import partition_for_key as partition_for
 from shared.generation.generator import TransactionGenerator
-from tools.send_events import (
-    EMULATOR_CONNECTION_STRING,
-    MAX_BATCH_BYTES,
-    PartitionMode,
-    ProducerLike,
-    SendError,
-    SendStats,
-    encoded_size,
-    main,
-    pack,
-    partition_for,
-    route,
-    run,
-)
+from tools.batch_plan import MAX_BATCH_BYTES, PartitionMode, encoded_size, pack, route
+from tools.send_events import EMULATOR_CONNECTION_STRING, ProducerLike, SendError, SendStats, main, run
 
 pytestmark = pytest.mark.unit
 

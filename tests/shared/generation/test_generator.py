@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from shared.contract import schema as c
-from shared.generation.customers import TYPOLOGIES, parse_timestamp_ms
+from shared.contract.timestamps import parse_ms
+from shared.generation.fraud import TYPOLOGIES
 from shared.generation.generator import TransactionGenerator
 
 pytestmark = pytest.mark.unit
@@ -58,9 +59,9 @@ def test_event_time_order_across_calls() -> None:
     """Consecutive calls continue one stream in event-time order across accounts, starting at `now`."""
     gen = TransactionGenerator(seed=5, accounts=300)
     stamps = [r["timestamp"] for n in (1, 700, 33, 2_000) for r in gen.generate(n, now=START)]
-    times = [parse_timestamp_ms(s) for s in stamps]
+    times = [parse_ms(s) for s in stamps]
     assert times == sorted(times)
-    assert times[0] >= parse_timestamp_ms("2026-01-01T00:00:00Z")
+    assert times[0] >= parse_ms("2026-01-01T00:00:00Z")
 
 
 def test_call_sizes_do_not_change_the_stream() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from azure.eventhub.exceptions import EventHubError
 
-from shared.contract.envelopes import partition_for_key
+from shared.contract.partitions import partition_for_key
 from shared.generation import sender as event_sender
 from shared.generation.generator import TransactionGenerator
 

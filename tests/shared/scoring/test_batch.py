@@ -21,8 +21,10 @@ from hypothesis import strategies as st
 from shared.behaviour import features as behaviour
 from shared.contract import schema as c
 from shared.generation.generator import TransactionGenerator
-from shared.scoring.batch import EventBatch, rejected_document, score_batch, utc_iso
+from shared.scoring.batch import score_batch
+from shared.scoring.documents import rejected_document, utc_iso
 from shared.scoring.encoding import encode, transactions_to_columns
+from shared.scoring.events import EventBatch
 from shared.scoring.model import FIELDS, FraudModel, load_model, xgboost_contributions
 
 pytestmark = pytest.mark.unit

@@ -12,7 +12,8 @@ import pytest
 from shared.contract import schema as c
 from shared.contract.envelopes import envelope_body
 from shared.generation.generator import TransactionGenerator
-from shared.scoring.batch import EventBatch, Limits, reject_all, score_batch
+from shared.scoring.batch import reject_all, score_batch
+from shared.scoring.events import EventBatch, Limits
 from shared.scoring.model import FraudModel, load_model
 
 pytestmark = pytest.mark.unit
@@ -170,6 +171,6 @@ def test_a_record_holding_records_is_refused_as_it_would_be_bare(model: FraudMod
 
 
 def _deep_record_bytes(record: dict[str, object]) -> bytes:
-    from shared.scoring.batch import _deep_json
+    from shared.scoring.documents import _deep_json
 
     return _deep_json(record)

@@ -14,12 +14,13 @@ import orjson
 import pandas as pd
 import pytest
 
-from model.train import REFERENCE_PIPELINE_NAME
+from model.training.artifact import REFERENCE_PIPELINE_NAME
 from shared.behaviour import features as behaviour
 from shared.contract import schema as c
 from shared.generation.generator import TransactionGenerator
 from shared.scoring import encoding as features
-from shared.scoring.batch import EventBatch, score_batch
+from shared.scoring.batch import score_batch
+from shared.scoring.events import EventBatch
 from shared.scoring.model import load_model
 
 pytestmark = pytest.mark.unit

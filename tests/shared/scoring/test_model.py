@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 import xgboost
 
-from model.train import REFERENCE_PIPELINE_NAME, raw_frame
+from model.training.artifact import REFERENCE_PIPELINE_NAME
+from model.training.frames import raw_frame
 from shared.behaviour import features as behaviour
 from shared.contract import schema as contract
 from shared.generation.generator import TransactionGenerator
 from shared.scoring import encoding as features
-from shared.scoring.batch import reason_lists
+from shared.scoring.documents import reason_lists
 from shared.scoring.model import (
     ARTIFACT_NAME,
     FIELDS,

@@ -1,11 +1,11 @@
-"""Tests for model/evaluate.py: the cost rule that picks every model's threshold, and recall at a fixed FPR."""
+"""Tests for model/training/evaluate.py: the cost rule that picks every model's threshold, and recall at a fixed FPR."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from model.evaluate import choose_threshold, decision_cost, evaluate, recall_at_fpr
+from model.training.evaluate import choose_threshold, decision_cost, evaluate, recall_at_fpr
 
 pytestmark = pytest.mark.unit
 

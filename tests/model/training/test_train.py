@@ -1,4 +1,4 @@
-"""Tests for model/train.py: the pure `train()` result, baselines, data sources and the files `main()` writes."""
+"""Tests for model/training/train.py: the pure `train()` result, baselines, data sources and what `main()` writes."""
 
 from __future__ import annotations
 
@@ -7,30 +7,20 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
-import model.history
-from model.baselines import BASELINES, LOGISTIC_MAX_ITER
-from model.data import generated_data
-from model.history import History
-from model.report import MODEL_CARD_NAME, PLOT_NAMES, PLOTS_DIR
-from model.train import (
-    HISTORY_KEY_VARIABLE,
-    REFERENCE_PIPELINE_NAME,
-    STAGES,
-    RuntimeMismatchError,
-    TrainResult,
-    check_runtime_matches,
-    main,
-    raw_frame,
-    train,
-)
+import model.training.labelled
+from model.training.artifact import REFERENCE_PIPELINE_NAME
+from model.training.baselines import BASELINES, LOGISTIC_MAX_ITER
+from model.training.data import generated_data
+from model.training.labelled import LabelledHistory
+from model.training.report import MODEL_CARD_NAME, PLOT_NAMES, PLOTS_DIR
+from model.training.train import DEFAULT_OUT_DIR, HISTORY_KEY_VARIABLE, STAGES, TrainResult, main, train
 from shared.behaviour import features as behaviour
-from shared.contract import schema as contract
 from shared.generation.generator import TransactionGenerator
 from shared.scoring import encoding as features
 from shared.scoring.model import ARTIFACT_NAME, FIELDS, METADATA_NAME, load_model, sha256_of
+from shared.settings import DEFAULT_MODEL_DIR
 
 pytestmark = pytest.mark.unit
 
@@ -49,29 +39,6 @@ METRIC_KEYS = {
 BASELINE_KEYS = {b.key for b in BASELINES}
 NO_REFERENCE = ["--reference-multiple", "0"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def small() -> TrainResult:
-    """One fast training run shared by the tests that only read its result."""
-    return train(generated_data(10_000, seed=7), seed=7)
-
-
-def test_encoding_equals_sklearn_transform(small: TrainResult) -> None:
-    """The NumPy encoding with the fitted spec reproduces the pipeline's transform bit for bit on fresh data."""
-    columns = TransactionGenerator(fraud_rate=0.10, seed=99).columns(5_000)
-    expected = np.asarray(small.pipeline[:-1].transform(raw_frame(columns))).astype(np.float32)
-    np.testing.assert_array_equal(features.encode(columns, small.spec), expected)
-
-
-def test_raw_frame_holds_contract_values() -> None:
-    """The reference pipeline sees category strings and months 1..12, not generator codes, then behaviour."""
-    columns = TransactionGenerator(fraud_rate=0.10, seed=1).columns(200)
-    frame = raw_frame(columns)
-    assert list(frame.columns) == [*contract.FEATURE_FIELDS, *behaviour.FEATURES]
-    assert set(frame["month"]) <= set(contract.MONTHS)
-    assert set(frame["day_of_week"]) <= set(contract.DAYS_OF_WEEK)
-    assert set(frame["transaction_type"]) <= set(contract.TRANSACTION_TYPES)
 
 
 def test_threshold_and_metrics(small: TrainResult) -> None:
@@ -125,11 +92,14 @@ def test_baselines_share_the_split(small: TrainResult) -> None:
 
 
 def test_baselines_are_the_issue_recipes(small: TrainResult) -> None:
-    """The seed's GradientBoostingClassifier runs all 100 iterations; the logistic regression converged."""
+    """The seed's GradientBoostingClassifier runs 100 iterations; static XGBoost has our settings; LR converged."""
     boosting = small.baselines["gradient_boosting"].summary
     assert boosting["estimator"] == "sklearn.ensemble.GradientBoostingClassifier"
     assert boosting["params"]["n_estimators"] == 100
     assert boosting["iterations"] == 100
+    static = small.baselines["static_xgboost"].summary["params"]
+    for name in ("n_estimators", "max_depth", "learning_rate", "scale_pos_weight"):
+        assert static[name] == small.hyperparameters[name], name
     logistic = small.baselines["logistic_regression"].summary
     assert logistic["estimator"] == "sklearn.linear_model.LogisticRegression"
     assert logistic["iterations"] < LOGISTIC_MAX_ITER
@@ -164,6 +134,12 @@ def test_progress_reports_every_stage() -> None:
     assert seen == list(STAGES)
     assert iterations == [(i, 100) for i in range(1, 101)]
     assert list(result.stage_seconds) == list(STAGES)
+
+
+def test_outputs_land_where_serving_loads_the_model() -> None:
+    """With no --out-dir, training writes into `model/`, the directory the app loads, not `model/training/`."""
+    assert DEFAULT_OUT_DIR == DEFAULT_MODEL_DIR
+    assert (DEFAULT_OUT_DIR / ARTIFACT_NAME).is_file()
 
 
 def _read_metadata(out_dir: Path) -> dict[str, Any]:
@@ -218,11 +194,11 @@ def test_main_reads_history_with_default_credential(tmp_path: Path, monkeypatch:
     calls: list[dict[str, Any]] = []
     columns = TransactionGenerator(fraud_rate=0.10, seed=8).columns(3_000)
 
-    def fake_read_history(endpoint: str, database: str, container: str, **kwargs: Any) -> History:
+    def fake_read_history(endpoint: str, database: str, container: str, **kwargs: Any) -> LabelledHistory:
         calls.append({"endpoint": endpoint, "database": database, "container": container, **kwargs})
-        return History(columns=columns, skipped=Counter({"is_fraud:missing": 4}))
+        return LabelledHistory(columns=columns, skipped=Counter({"is_fraud:missing": 4}))
 
-    monkeypatch.setattr(model.history, "read_history", fake_read_history)
+    monkeypatch.setattr(model.training.labelled, "read_history", fake_read_history)
     endpoint = "https://acct.documents.azure.com:443/"
     main(["--history-endpoint", endpoint, "--history-limit", "5000", "--out-dir", str(tmp_path), *NO_REFERENCE])
     assert calls == [
@@ -240,6 +216,7 @@ def test_main_reads_history_with_default_credential(tmp_path: Path, monkeypatch:
     assert data["auth"] == "DefaultAzureCredential"
     assert (data["documents_read"], data["documents_used"], data["documents_skipped"]) == (3_004, 3_000, 4)
     assert data["n_samples"] == 3_000
+    assert data["reader"] == "model.training.labelled.read_history"
     assert "Cosmos DB" in (tmp_path / MODEL_CARD_NAME).read_text(encoding="utf-8")
 
 
@@ -257,11 +234,3 @@ def test_bad_arguments_are_refused(argv: list[str], message: str, capsys: pytest
     with pytest.raises(SystemExit):
         main(argv)
     assert message in capsys.readouterr().err
-
-
-def test_check_catches_encoding_drift(small: TrainResult) -> None:
-    """A feature spec that no longer matches the fitted scaler is caught before anything is written."""
-    columns = TransactionGenerator(fraud_rate=0.10, seed=11).columns(1_000)
-    drifted = features.FeatureSpec(mean=(small.spec.mean[0] + 1.0, *small.spec.mean[1:]), scale=small.spec.scale)
-    with pytest.raises(RuntimeMismatchError, match=r"features\.encode differs"):
-        check_runtime_matches(small.pipeline, small.payload["booster"], drifted, columns, raw_frame(columns))

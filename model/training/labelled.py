@@ -1,8 +1,8 @@
-"""Labelled history from Cosmos DB, as training data: the seed's retraining path.
+"""Labelled transactions read from the Cosmos DB `history` container, as training columns: the retraining path.
 
 The seed trained on labelled transactions that had piled up in Cosmos DB. Here the generator's
 history mode (`POST /api/transactions?mode=history`) stores labelled, unscored transactions in the
-history container, and `python -m model.train --history-endpoint ...` reads them back through the
+history container, and `python -m model.training.train --history-endpoint ...` reads them back through the
 `azure-cosmos` SDK, with an account key or, when none is given, `DefaultAzureCredential`. Every
 document is checked against the same contract the scorer uses; one that fails, or has no label,
 is counted and left out rather than guessed at.
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class History:
+class LabelledHistory:
     """Training columns (the form `TransactionGenerator.columns` returns) and what was left out."""
 
     columns: dict[str, np.ndarray]
@@ -37,7 +37,7 @@ class History:
         return len(self.columns["is_fraud"])
 
 
-def history_columns(documents: Iterable[Mapping[str, Any]]) -> History:
+def history_columns(documents: Iterable[Mapping[str, Any]]) -> LabelledHistory:
     """Validate labelled documents and turn them into training columns."""
     kept: list[c.Transaction] = []
     skipped: Counter[str] = Counter()
@@ -63,7 +63,7 @@ def history_columns(documents: Iterable[Mapping[str, Any]]) -> History:
     columns["t_ms"] = timestamps_ms([tx.timestamp for tx in kept])
     if skipped:
         logger.warning("left %d history documents out: %s", sum(skipped.values()), dict(skipped))
-    return History(columns=columns, skipped=skipped)
+    return LabelledHistory(columns=columns, skipped=skipped)
 
 
 def read_history(
@@ -74,7 +74,7 @@ def read_history(
     key: str | None = None,
     verify_tls: bool = True,
     limit: int | None = None,
-) -> History:
+) -> LabelledHistory:
     """Read labelled transactions from a Cosmos DB container (account key, or Entra ID when `key` is None)."""
     from azure.cosmos import CosmosClient
 

@@ -16,7 +16,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from model.history import History
+from model.training import labelled
+from model.training.labelled import LabelledHistory
 from shared.generation.generator import LABEL_NOISE, TransactionGenerator
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ MIN_PER_CLASS: Final = 20
 
 
 class TrainingDataError(ValueError):
-    """The labelled data cannot support a stratified train/validation/test split."""
+    """The labelled data cannot support a train/validation/test split in event time."""
 
 
 @dataclass(frozen=True)
@@ -47,12 +48,12 @@ class TrainingData:
         return len(self.columns["is_fraud"])
 
     def check_splittable(self) -> None:
-        """Raise `TrainingDataError` unless there are enough rows of each class to stratify a 60/20/20 split."""
+        """Raise `TrainingDataError` unless there are enough rows of each class for a 60/20/20 split in event time."""
         frauds = int(np.asarray(self.columns["is_fraud"]).sum())
         if self.size < MIN_ROWS or min(frauds, self.size - frauds) < MIN_PER_CLASS:
             raise TrainingDataError(
                 f"{self.size} labelled rows with {frauds} frauds: need at least {MIN_ROWS} rows and "
-                f"{MIN_PER_CLASS} of each class for a stratified 60/20/20 split"
+                f"{MIN_PER_CLASS} of each class for a 60/20/20 split in event time"
             )
 
 
@@ -100,13 +101,13 @@ def more_history(data: TrainingData, multiple: int, seed: int, until_ms: int) ->
 
 
 def history_data(
-    history: History, *, endpoint: str, database: str, container: str, auth: str, limit: int | None
+    history: LabelledHistory, *, endpoint: str, database: str, container: str, auth: str, limit: int | None
 ) -> TrainingData:
     """Labelled history read from Cosmos DB, described by its container and what was left out."""
     skipped = int(sum(history.skipped.values()))
     source = {
         "source": "cosmos_history",
-        "reader": "model.history.read_history",
+        "reader": "model.training.labelled.read_history",
         "endpoint": endpoint,
         "database": database,
         "container": container,
@@ -124,10 +125,7 @@ def read_history_data(
     endpoint: str, database: str, container: str, *, key: str | None, verify_tls: bool, limit: int | None
 ) -> TrainingData:
     """Read labelled history from a Cosmos DB container: with `key`, or `DefaultAzureCredential` when None."""
-    # Looked up at call time, so the azure-cosmos import stays off the generator's path.
-    from model import history as reader
-
-    found = reader.read_history(endpoint, database, container, key=key, verify_tls=verify_tls, limit=limit)
+    found = labelled.read_history(endpoint, database, container, key=key, verify_tls=verify_tls, limit=limit)
     logger.info(
         "read %d labelled documents from %s/%s (%d left out)",
         found.size,

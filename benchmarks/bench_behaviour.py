@@ -1,8 +1,10 @@
-"""Time the behavioural features per transaction: replay (training) and batches with JSON state (serving).
+"""Benchmark: the behavioural features per transaction, replayed (training) and in batches with JSON state (serving).
 
-Run from the repository root: `python -m model.behaviour_speed`. Serving is timed as the scorer will
-run it: the batch's accounts' states decoded from JSON, features and new states computed, the new
-states encoded to JSON (what a Cosmos DB document per account would hold). Single-threaded.
+    python -m benchmarks.bench_behaviour [--accounts 10000] [--events 200000]
+
+Serving is timed as the scorer will run it: the batch's accounts' states decoded from JSON,
+features and new states computed, the new states encoded to JSON (what a Cosmos DB document per
+account would hold). Single-threaded.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from shared.generation.generator import TransactionGenerator
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Print µs per transaction for replay and for serving at a few batch sizes, and the state size."""
-    parser = argparse.ArgumentParser(prog="python -m model.behaviour_speed", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_behaviour", description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=200_000)
     args = parser.parse_args(argv)

@@ -1,7 +1,10 @@
 """The training run's report: a markdown model card generated from the metadata, and PNG plots.
 
-The card reads nothing but the metadata `model/train.py` writes, so it can never claim more than
-the metadata records. The plots need the test-split scores, which the metadata does not keep.
+The card reads nothing but the metadata `model/training/artifact.py` writes, so it can never claim
+more than the metadata records, and regenerating it from the committed metadata gives the committed
+card byte for byte. The plots need the test-split scores, which the metadata does not keep. The
+module is long for one job: most of it is the card's prose, section by section, next to the
+figures it quotes; the plots share its model names, colours and operating points.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ import numpy as np
 from matplotlib.axes import Axes
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from model.evaluate import MAX_FPR
+from model.training import references
+from model.training.baselines import BASELINES
+from model.training.evaluate import MAX_FPR
 from shared.behaviour import features as behaviour
 from shared.contract import schema as contract
-from shared.generation.customers import TYPOLOGIES
+from shared.generation.fraud import TYPOLOGIES
 
 OURS: Final = "xgboost"
 """Our model's key next to the baselines' keys (`metadata["baselines"]`)."""
@@ -44,22 +49,34 @@ _STYLE: Final[dict[str, dict[str, Any]]] = {
 _DPI: Final = 130
 
 
+_BASELINE_ORDER: Final = {b.key: i for i, b in enumerate(BASELINES)}
+
+
+def _baselines(metadata: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """The metadata's baselines in `BASELINES` order, not the sorted order its JSON file keeps them in.
+
+    So the card written during training and one regenerated from the committed metadata are the same.
+    """
+    ranked = sorted(metadata["baselines"], key=lambda key: (_BASELINE_ORDER.get(key, len(_BASELINE_ORDER)), key))
+    return [(key, metadata["baselines"][key]) for key in ranked]
+
+
 def model_names(metadata: Mapping[str, Any]) -> dict[str, str]:
     """Display name per model key, ours first."""
-    return {OURS: OURS_NAME, **{key: str(b["name"]) for key, b in metadata["baselines"].items()}}
+    return {OURS: OURS_NAME, **{key: str(b["name"]) for key, b in _baselines(metadata)}}
 
 
 def _thresholds(metadata: Mapping[str, Any]) -> dict[str, float]:
-    return {OURS: float(metadata["threshold"]), **{k: float(b["threshold"]) for k, b in metadata["baselines"].items()}}
+    return {OURS: float(metadata["threshold"]), **{k: float(b["threshold"]) for k, b in _baselines(metadata)}}
 
 
 def _test_metrics(metadata: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    return {OURS: metadata["metrics"]["test"], **{k: b["metrics"]["test"] for k, b in metadata["baselines"].items()}}
+    return {OURS: metadata["metrics"]["test"], **{k: b["metrics"]["test"] for k, b in _baselines(metadata)}}
 
 
 def _fit_seconds(metadata: Mapping[str, Any]) -> dict[str, float | None]:
     ours = metadata.get("stage_seconds", {}).get("fit")
-    return {OURS: ours, **{k: b.get("fit_seconds") for k, b in metadata["baselines"].items()}}
+    return {OURS: ours, **{k: b.get("fit_seconds") for k, b in _baselines(metadata)}}
 
 
 # --- model card ---------------------------------------------------------------------------------
@@ -93,7 +110,7 @@ def _data_section(data: Mapping[str, Any]) -> list[str]:
         "the same validation rows and are measured on the same test rows.",
         f"- Class imbalance ({_pct(data['observed_fraud_rate'], 1)} fraud): no re-weighting or resampling, on "
         "purpose. Re-weighting measured no better on ranking or cost and worse on calibration (`Hyperparameters` "
-        "in `model/train.py`), and calibrated probabilities keep the dashboard's scores and the threshold "
+        "in `model/training/pipeline.py`), and calibrated probabilities keep the dashboard's scores and the threshold "
         "meaningful. The imbalance is handled where it matters: by a threshold chosen on cost.",
     ]
 
@@ -140,8 +157,8 @@ def _features_section(metadata: Mapping[str, Any]) -> list[str]:
 
 def _typology_section() -> list[str]:
     lines = [
-        "The generator (`shared/generation/customers.py`) simulates a population of customers: stable income, "
-        "family and "
+        "The generator (`shared/generation/population.py`, `fraud.py`) simulates a population of customers: "
+        "stable income, family and "
         "credit; a usual amount and activity rate; each account's own mix of recipient categories, methods and "
         "channels; a balance that every payment lowers and a monthly salary raises; shopping sessions (15% of "
         "payments open 1-3 more within the hour), large purchases (4%, about 7x usual) and trips abroad for a "
@@ -214,6 +231,20 @@ def _threshold_section(metadata: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _references_note(metadata: Mapping[str, Any]) -> str:
+    note = (
+        "The rows in italics are our model under other conditions, on the same test rows: with every behavioural "
+        "feature set to 'history unknown' (how serving scores an account it has no state for)"
+    )
+    multiples = [m for key in metadata.get("references", {}) if (m := references.more_history_multiple(key))]
+    if not multiples:
+        return note + "."
+    return (
+        f"{note}, and trained on {multiples[0]}x more history (the training stretch of {multiples[0] - 1}x as many "
+        "other accounts added), an upper reference for what more data would give."
+    )
+
+
 def _importance_rows(metadata: Mapping[str, Any]) -> list[str]:
     values = metadata["feature_importance"]["values"]
     ranked = sorted(values.items(), key=lambda item: -item[1])
@@ -235,7 +266,7 @@ def model_card(metadata: Mapping[str, Any]) -> str:
     lines = [
         f"# Model card: fraud scoring model `{metadata['version']}`",
         "",
-        f"Generated by `python -m model.train` from `fraud_model.metadata.json` ({metadata['created_at']}); "
+        f"Generated by `python -m model.training.train` from `fraud_model.metadata.json` ({metadata['created_at']}); "
         "regenerate rather than edit.",
         "",
         "## Intended use",
@@ -268,11 +299,7 @@ def model_card(metadata: Mapping[str, Any]) -> str:
         f"## Evaluation (test split, {test['n']:,} transactions, {_pct(test['fraud_rate'], 2)} fraud)",
         "",
         "Each model's threshold is chosen on the validation split by the same cost rule; the test split is used "
-        "for nothing else. Cost = missed fraud amounts plus one review per false alarm. The rows in italics are "
-        "our model under other conditions, on the same test rows: with every behavioural feature set to "
-        "'history unknown' (how serving scores an account it has no state for), and trained on 20x more "
-        "history (the training stretch of 19x as many other accounts added), an upper reference for what more "
-        "data would give.",
+        "for nothing else. Cost = missed fraud amounts plus one review per false alarm. " + _references_note(metadata),
         "",
         *_metrics_tables(metadata),
         "",
@@ -308,7 +335,7 @@ def model_card(metadata: Mapping[str, Any]) -> str:
         "## Limitations",
         "",
         "- Measured on synthetic transactions; real fraud drifts and adapts. Retrain on labelled history "
-        "(`python -m model.train --history-endpoint ...`) and re-read this card before trusting the numbers.",
+        "(`python -m model.training.train --history-endpoint ...`) and re-read this card before trusting the numbers.",
         "- Probabilities are calibrated to the training fraud rate; a different rate in production shifts them "
         "and the cost-optimal threshold. The threshold also depends on the review cost and on amounts.",
         f"- Metrics come from one test split of {test['n']:,} transactions and vary from sample to sample, recall "

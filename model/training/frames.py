@@ -1,0 +1,109 @@
+"""Training rows: behaviour replayed per account, history withheld on some, split in event time, as pipeline frames.
+
+Serving computes the behavioural features from an account's stored state, batch by batch;
+training replays each account's whole history in event time with the same code
+(`shared/behaviour/features.py`), so a training row sees exactly what serving would have seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from model.training.data import TrainingDataError
+from model.training.evaluate import FloatArray, IntArray
+from shared.behaviour import features as behaviour
+from shared.contract import schema as contract
+from shared.scoring import encoding as features
+
+VALIDATION_SHARE: Final = 0.20
+TEST_SHARE: Final = 0.20
+NO_HISTORY_SHARE: Final = 0.10
+"""Training rows whose behavioural features are replaced by "history unknown" (those of a first payment).
+
+Serving scores accounts it has no state for with exactly those values; without such rows the model
+would meet them only on the few first payments of each account and score unknown accounts badly."""
+SPLITS: Final = ("train", "validation", "test")
+
+Columns = dict[str, np.ndarray]
+
+
+def raw_frame(columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """The contract's raw values (category strings, month 1..12) and the behavioural features as the pipeline's input.
+
+    Columns without behavioural features get the "history unknown" values, as `features.encode` does.
+    """
+    data: dict[str, Any] = {}
+    for field in contract.FEATURE_FIELDS:
+        values = np.asarray(columns[field])
+        if field in contract.CATEGORIES:
+            data[field] = np.asarray(contract.CATEGORIES[field], dtype=object)[values]
+        else:
+            data[field] = values
+    if all(name in columns for name in behaviour.FEATURES):
+        data.update({name: np.asarray(columns[name], dtype=np.float64) for name in behaviour.FEATURES})
+    else:
+        data.update(features.behaviour_columns(behaviour.no_history(columns)))
+    return pd.DataFrame(data)
+
+
+def with_behaviour(columns: Mapping[str, np.ndarray]) -> Columns:
+    """The columns plus each row's behavioural features, replayed from its own account's history in event time."""
+    accounts = columns["account_id"] if "account_id" in columns else columns["account"]
+    payments = behaviour.Payments.of(columns["id"], accounts, columns["t_ms"], columns)
+    return {**columns, **features.behaviour_columns(behaviour.replay(payments))}
+
+
+def without_history(columns: Mapping[str, np.ndarray], rows: np.ndarray) -> Columns:
+    """The columns with the behavioural features of `rows` (a boolean mask) set to "history unknown"."""
+    unknown = behaviour.no_history(columns)
+    out = dict(columns)
+    for j, name in enumerate(behaviour.FEATURES):
+        out[name] = np.where(rows, unknown[:, j], np.asarray(columns[name], dtype=np.float64))
+    return out
+
+
+def temporal_split(t_ms: np.ndarray) -> dict[str, IntArray]:
+    """Row indexes of the earliest 60% (train), the next 20% (validation) and the latest 20% (test) in event time."""
+    order = np.argsort(t_ms, kind="stable").astype(np.int64)
+    n = order.size
+    a, b = round(n * (1.0 - VALIDATION_SHARE - TEST_SHARE)), round(n * (1.0 - TEST_SHARE))
+    return {"train": order[:a], "validation": order[a:b], "test": order[b:]}
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Each split's rows (keys `SPLITS`), in event time: indexes, columns, the pipeline's frame, labels and amounts."""
+
+    index: dict[str, IntArray]
+    columns: dict[str, Columns]
+    frames: dict[str, pd.DataFrame]
+    labels: dict[str, IntArray]
+    amounts: dict[str, FloatArray]
+
+
+def split_rows(columns: Mapping[str, np.ndarray], rng: np.random.Generator) -> Splits:
+    """Split in event time, withhold history from `NO_HISTORY_SHARE` of the training rows, and frame each split.
+
+    Raises `TrainingDataError` when a stretch of event time holds only one class.
+    """
+    label = np.asarray(columns["is_fraud"]).astype(np.int64)
+    index = temporal_split(np.asarray(columns["t_ms"]))
+    for name, idx in index.items():
+        frauds = int(label[idx].sum())
+        if min(frauds, idx.size - frauds) == 0:
+            raise TrainingDataError(f"the {name} stretch of the history holds only one class")
+    split_columns = {name: {f: values[idx] for f, values in columns.items()} for name, idx in index.items()}
+    withheld = rng.random(index["train"].size) < NO_HISTORY_SHARE
+    split_columns["train"] = without_history(split_columns["train"], withheld)
+    return Splits(
+        index=index,
+        columns=split_columns,
+        frames={name: raw_frame(cols) for name, cols in split_columns.items()},
+        labels={name: label[idx] for name, idx in index.items()},
+        amounts={name: split_columns[name]["amount"].astype(np.float64) for name in index},
+    )
