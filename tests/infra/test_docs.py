@@ -117,3 +117,24 @@ def test_nothing_claims_to_have_run_on_azure_or_fabric() -> None:
     assert "not run by this repository's CI" in _text(ROOT / "docs" / "deploy.md")
     assert "None of it was run by this repository's CI" in _text(ROOT / "fabric" / "README.md")
     assert "None of this was exercised by this repository's CI" in _text(ROOT / "powerbi" / "report-layout.md")
+
+
+def test_readme_layout_table_matches_the_tree() -> None:
+    """Every path the Layout table names exists, and every module of shared/ and model/training/ is named in its row."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `([^`]+)`[^|]*\| (.*) \|$", table, flags=re.M)}
+    for path in rows:
+        if "*" not in path:
+            assert (ROOT / path).exists(), f"the Layout table names {path}, which does not exist"
+    folders = [p for p in (ROOT / "shared").iterdir() if p.is_dir() and (p / "__init__.py").exists()]
+    folders.append(ROOT / "model" / "training")
+    for folder in folders:
+        key = f"{folder.relative_to(ROOT)}/"
+        assert key in rows, f"no Layout row for {key}"
+        for module in sorted(folder.glob("*.py")):
+            if module.name != "__init__.py":
+                assert f"`{module.name}`" in rows[key], f"{key}{module.name} is not in its Layout row"
+    for module in sorted((ROOT / "shared").glob("*.py")):
+        if module.name != "__init__.py":
+            assert f"`{module.name}`" in rows["shared/*.py"], f"shared/{module.name} is not in the Layout table"
