@@ -28,10 +28,11 @@ $(NODE_STAMP): package.json package-lock.json
 	@touch $@
 
 # Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser).
+# Another apt run holding the lock is waited for (up to 5 minutes) rather than failing the run.
 $(CHROMIUM):
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else \
 	  echo "chromium missing and no root: install Debian's chromium to run the browser tests"; exit 0; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	  $$SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
 	  chromium fonts-liberation fonts-dejavu-core >/dev/null
 
 setup: $(PY_STAMP) $(NODE_STAMP) $(CHROMIUM)
