@@ -13,6 +13,9 @@ In one run, on the same generated events, at batch sizes 1, 10, 100 and 1000, si
    with the engine's time split into input conversion, function and output encoding;
 5. floor: the bare booster's `inplace_predict` on an already-encoded float32 matrix.
 
+One benchmark and its report, past 400 lines because the five paths must run in one process on the
+same events for their ratios to mean anything (the worker path's machinery is in worker_path.py).
+
 The paths run interleaved, in rounds, so that a slow spell of a shared machine lands on all
 of them rather than on one. Then cold start (a fresh process in a venv holding only
 requirements.txt: import `function_app`, load the model, score a first batch of 1,000) and the

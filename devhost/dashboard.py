@@ -3,7 +3,8 @@
 `DashboardState` is fed by the local runner from several threads and summarises everything in
 fixed-size structures (counters, a per-second ring, a 20-bin histogram, a bounded latency window),
 so its memory stays flat however many events pass. `DashboardServer` serves `/api/stats` (one
-`snapshot()`) and the page in `devhost/static`, which polls it.
+`snapshot()`) and the page in `devhost/static`, which polls it. One module past 400 lines on
+purpose: the state's `snapshot()` is the page's JSON contract, and the two change together.
 """
 
 from __future__ import annotations

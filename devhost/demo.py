@@ -19,8 +19,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from devhost.dashboard import DashboardServer, DashboardState
-from devhost.runner import ROOT, LocalPipeline, RunOptions, Store, host_event_hub_options
+from devhost.runner import ROOT, LocalPipeline, RunOptions, host_event_hub_options
 from devhost.store import SQLiteStore
+from devhost.writes import Store
 
 logger = logging.getLogger(__name__)
 

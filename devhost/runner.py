@@ -4,7 +4,9 @@ Generate → partitioned stream → ScoreTransactions → store → change feed 
 function invoked through Azure's worker engine (`devhost.worker`) with the messages the host sends,
 and the bindings reproduced with their Azure semantics: the Event Hubs trigger reads each partition in
 order in batches of at most `maxEventBatchSize` (from host.json), the Cosmos DB outputs upsert by
-id, and the change-feed trigger delivers persisted documents after a lease position.
+id, and the change-feed trigger delivers persisted documents after a lease position. Its parts live
+beside it (`writes`, `summary`, `retry`, `stream`, `store`); what stays here, just over 400 lines, is
+the one loop and the host's side of each binding, which change together.
 """
 
 from __future__ import annotations
@@ -14,21 +16,23 @@ import logging
 import os
 import threading
 import time
-from collections import Counter, defaultdict, deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 import orjson
 
 from devhost.host_messages import cosmos_feed_input, eventhub_input, http_input
+from devhost.retry import RetryPolicy
 from devhost.store import SQLiteStore
 from devhost.stream import EventStream, Partition, StoredEvent
+from devhost.summary import RunSummary
 from devhost.worker import WorkerError, worker
+from devhost.writes import ProcessWrites, Store, ThreadWrites, Writes
 from shared import caches
 from shared.generation import sender as event_sender
 
@@ -36,16 +40,6 @@ logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 LEASE_NAME = "PublishToPowerBI"
-
-
-class Store(Protocol):
-    """What the runner needs from a document store: the Cosmos DB binding semantics."""
-
-    def upsert(self, container: str, documents: Sequence[Mapping[str, Any]], /) -> object: ...
-    def changes(self, container: str, after: int, limit: int, /) -> tuple[list[dict[str, Any]], int]: ...
-    def lease(self, name: str, /) -> int: ...
-    def commit_lease(self, name: str, position: int, /) -> None: ...
-    def count(self, container: str, /) -> int: ...
 
 
 class Observer(Protocol):
@@ -66,26 +60,6 @@ def host_event_hub_options(host_json: Path = ROOT / "host.json") -> dict[str, in
     }
 
 
-class LatencyHistogram:
-    """Enqueue→stored latencies in 1 ms buckets up to 60 s: exact enough, flat memory for any run length."""
-
-    def __init__(self, max_ms: int = 60_000) -> None:
-        self.counts = np.zeros(max_ms + 1, dtype=np.int64)
-
-    def add(self, seconds: Sequence[float], weights: Sequence[int] | None = None) -> None:
-        """Add latencies; `weights` counts each one that many times (the transactions of one event)."""
-        ms = np.minimum((np.asarray(seconds) * 1000.0).astype(np.int64), len(self.counts) - 1)
-        np.add.at(self.counts, np.maximum(ms, 0), 1 if weights is None else np.asarray(weights, dtype=np.int64))
-
-    def percentile(self, q: float) -> float:
-        """The q-th percentile in seconds (upper edge of its bucket); 0 when empty."""
-        total = int(self.counts.sum())
-        if total == 0:
-            return 0.0
-        rank = int(np.searchsorted(np.cumsum(self.counts), q / 100.0 * total))
-        return (rank + 1) / 1000.0
-
-
 @dataclass(frozen=True, slots=True)
 class _PendingWrite:
     partition: Partition
@@ -94,88 +68,6 @@ class _PendingWrite:
     scored: list[dict[str, Any]]
     rejected: list[dict[str, Any]]
     future: Future[float]
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """A function's `@retry` exponential-backoff policy, read from its indexed settings."""
-
-    max_retries: int
-    minimum_s: float
-    maximum_s: float
-
-    @classmethod
-    def of(cls, function_name: str) -> RetryPolicy:
-        """The policy as the host receives it, in the function's metadata from the worker engine (-1: indefinite)."""
-        options = worker().metadata[function_name].retry_options
-        return cls(
-            max_retries=int(options.max_retry_count),
-            minimum_s=options.minimum_interval.ToTimedelta().total_seconds(),
-            maximum_s=options.maximum_interval.ToTimedelta().total_seconds(),
-        )
-
-    def delay_s(self, attempt: int) -> float:
-        return float(min(self.minimum_s * 2 ** min(attempt - 1, 62), self.maximum_s))
-
-    def allows(self, attempt: int) -> bool:
-        """Whether retry number `attempt` (from 1) is within the policy; a count of -1 retries forever."""
-        return self.max_retries < 0 or attempt <= self.max_retries
-
-
-@dataclass
-class RunSummary:
-    generated: int = 0
-    """Transactions generated (one or many per event)."""
-    events: int = 0
-    """Event Hubs events they were sent in."""
-    scored: int = 0
-    rejected: int = 0
-    flagged: int = 0
-    published: int = 0
-    unpublished: int = 0
-    """Rows whose publishing failed past the retry policy (skipped, as the host does)."""
-    retries: int = 0
-    """ScoreTransactions invocations retried by its policy (a failed function or failed output writes)."""
-    true_positives: int = 0
-    labelled_fraud: int = 0
-    elapsed_s: float = 0.0
-    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
-    rejected_reasons: Counter[str] = field(default_factory=Counter)
-    stage_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
-    """Wall time spent in each stage of the loop: where the time goes."""
-
-    @property
-    def precision(self) -> float:
-        return self.true_positives / self.flagged if self.flagged else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.true_positives / self.labelled_fraud if self.labelled_fraud else 0.0
-
-    @property
-    def transactions_per_s(self) -> float:
-        """Documents stored (scored + rejected: one per transaction) per second."""
-        return (self.scored + self.rejected) / self.elapsed_s if self.elapsed_s else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "generated": self.generated,
-            "events": self.events,
-            "scored": self.scored,
-            "rejected": self.rejected,
-            "flagged": self.flagged,
-            "published": self.published,
-            "unpublished": self.unpublished,
-            "retries": self.retries,
-            "precision": round(self.precision, 4),
-            "recall": round(self.recall, 4),
-            "transactions_per_s": round(self.transactions_per_s, 1),
-            "latency_p50_s": self.latency.percentile(50),
-            "latency_p99_s": self.latency.percentile(99),
-            "elapsed_s": round(self.elapsed_s, 3),
-            "rejected_reasons": dict(self.rejected_reasons),
-            "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
-        }
 
 
 @dataclass(frozen=True)
@@ -207,57 +99,6 @@ class RunOptions:
     """BEHAVIOUR_STATE for the run. None: `cosmos` when the store is Cosmos DB and `CosmosDBConnection` is set
     (the function reads and writes the profiles container itself, as on Azure), otherwise `memory` (the
     states live in the worker process)."""
-
-
-class Writes(Protocol):
-    """Where the runner's output writes happen, in submission order, off the scoring loop."""
-
-    def upsert(self, scored: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> Future[float]: ...
-    def commit_lease(self, name: str, position: int) -> object: ...
-    def close(self) -> None: ...
-
-
-class ThreadWrites:
-    """One writer thread: for stores whose writes wait on the network (Cosmos DB), not on the CPU."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
-
-    def _upsert(self, scored: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> float:
-        self._store.upsert("scored", scored)
-        self._store.upsert("rejected", rejected)
-        return time.time()
-
-    def upsert(self, scored: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> Future[float]:
-        return self._pool.submit(self._upsert, scored, rejected)
-
-    def commit_lease(self, name: str, position: int) -> object:
-        return self._pool.submit(self._store.commit_lease, name, position)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-
-
-class ProcessWrites:
-    """The embedded store's writes in a writer process: the scoring loop only serialises documents."""
-
-    def __init__(self, store: SQLiteStore) -> None:
-        self._store = store
-        self._process = store.process_writer()
-
-    def upsert(self, scored: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> Future[float]:
-        done = self._process.upsert_rows("scored", self._store.rows("scored", scored))
-        if rejected:
-            # One worker runs submissions in order, so this one finishing means both are stored.
-            done = self._process.upsert_rows("rejected", self._store.rows("rejected", rejected))
-        return done
-
-    def commit_lease(self, name: str, position: int) -> object:
-        return self._process.commit_lease(name, position)
-
-    def close(self) -> None:
-        self._process.close()
 
 
 class StreamSender:

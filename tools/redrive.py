@@ -54,29 +54,31 @@ stand-ins.
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import itertools
 import logging
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol, TextIO
-from urllib.parse import urlsplit
+from typing import Any, Final, TextIO
 
-import orjson
-
-from shared.contract.schema import ACCOUNT_FIELD, MAX_ID_LENGTH
-from shared.loopback import connection_string_endpoint, is_loopback_url
+from tools.redrive_clients import sdk_container, sdk_producer
+from tools.redrive_plan import PlannedBatch, Redrive, _utc_text, iso_utc, plan, select_query
+from tools.redrive_types import (
+    COSMOS_CONNECTION_ENV,
+    EVENT_HUB_CONNECTION_ENV,
+    BatchLike,
+    ClosableContainer,
+    ContainerLike,
+    ProducerLike,
+    StoreError,
+)
 from tools.send_events import NAMESPACE_ENV, SendError
 
 logger = logging.getLogger(__name__)
 
-COSMOS_CONNECTION_ENV: Final = "CosmosDBConnection"
-EVENT_HUB_CONNECTION_ENV: Final = "EVENT_HUB_CONNECTION_STRING"
 DEFAULT_DATABASE: Final = "fraud"
 DEFAULT_CONTAINER: Final = "rejected"
 DEFAULT_PAGE_SIZE: Final = 200
@@ -84,216 +86,7 @@ DEFAULT_PAGE_SIZE: Final = 200
 a body of up to 1 MiB, so a page of the largest is a few hundred MB)."""
 
 
-class UnreadableDocumentError(ValueError):
-    """A rejected document whose body cannot be recovered exactly."""
-
-
-class StoreError(RuntimeError):
-    """Reading or deleting rejected documents failed after the SDK's retries; never holds a credential."""
-
-
-class BatchLike(Protocol):
-    """The slice of `azure.eventhub.EventDataBatch` used here."""
-
-    def add(self, event_data: Any) -> None: ...
-
-    def __len__(self) -> int: ...
-
-
-class ProducerLike(Protocol):
-    """The slice of `azure.eventhub.EventHubProducerClient` used here; tests pass a stand-in."""
-
-    def create_batch(self, *, partition_key: str | None = None, max_size_in_bytes: int | None = None) -> BatchLike: ...
-
-    def send_batch(self, event_data_batch: BatchLike) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class ContainerLike(Protocol):
-    """The slice of `azure.cosmos.ContainerProxy` used here: the real one, or a stand-in."""
-
-    def query_items(
-        self,
-        query: str,
-        *,
-        parameters: list[dict[str, Any]],
-        enable_cross_partition_query: bool,
-        max_item_count: int,
-    ) -> Iterable[Mapping[str, Any]]: ...
-
-    def delete_item(self, item: str, partition_key: str) -> None: ...
-
-
-class ClosableContainer(ContainerLike, Protocol):
-    """A container that owns its client, as `main` builds it."""
-
-    def close(self) -> None: ...
-
-
 # ---- pure: query, decoding, planning -----------------------------------------------------------------
-
-
-def iso_utc(text: str) -> str:
-    """An ISO 8601 date or time as the scorer writes `rejected_at` (UTC, milliseconds, `Z`); naive is UTC.
-
-    The query compares strings, so `--since` must be in the stored form to compare as a time.
-    """
-    return _utc_text(datetime.fromisoformat(text))
-
-
-def _utc_text(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def select_query(
-    reasons: Sequence[str] = (),
-    fields: Sequence[str] = (),
-    since: str | None = None,
-    until: str | None = None,
-) -> tuple[str, list[dict[str, Any]]]:
-    """The SQL and its parameters: any of `reasons`, any of `fields`, `since <= rejected_at < until`.
-
-    Values travel only as parameters, never in the SQL text.
-    """
-    conditions: list[str] = []
-    parameters: list[dict[str, Any]] = []
-
-    def any_of(path: str, name: str, values: Sequence[str]) -> None:
-        names = [f"@{name}{i}" for i in range(len(values))]
-        conditions.append(f"{path} IN ({', '.join(names)})")
-        parameters.extend({"name": n, "value": v} for n, v in zip(names, values, strict=True))
-
-    if reasons:
-        any_of("c.reason", "reason", list(dict.fromkeys(reasons)))
-    if fields:
-        any_of("c.field", "field", list(dict.fromkeys(fields)))
-    if since is not None:
-        conditions.append("c.rejected_at >= @since")
-        parameters.append({"name": "@since", "value": since})
-    if until is not None:
-        conditions.append("c.rejected_at < @until")
-        parameters.append({"name": "@until", "value": until})
-    where = " WHERE " + " AND ".join(conditions) if conditions else ""
-    return "SELECT * FROM c" + where, parameters
-
-
-def decode_body(doc: Mapping[str, Any]) -> bytes | None:
-    """The event body exactly as it arrived, or None when it was truncated and cannot be re-driven whole.
-
-    Raises `UnreadableDocumentError` when the document holds no body, or one that does not match its
-    `raw_body_bytes`: sending it would not be re-sending what arrived.
-    """
-    if doc.get("raw_body_truncated"):
-        return None
-    text, encoded = doc.get("raw_body"), doc.get("raw_body_base64")
-    if isinstance(text, str):
-        try:
-            body = text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise UnreadableDocumentError("raw_body is not encodable as UTF-8") from None
-    elif isinstance(encoded, str):
-        try:
-            body = base64.b64decode(encoded, validate=True)
-        except binascii.Error:
-            raise UnreadableDocumentError("raw_body_base64 is not valid base64") from None
-    else:
-        raise UnreadableDocumentError("neither raw_body nor raw_body_base64 holds a body")
-    expected = doc.get("raw_body_bytes")
-    if isinstance(expected, int) and not isinstance(expected, bool) and expected != len(body):
-        raise UnreadableDocumentError(f"body holds {len(body)} bytes, raw_body_bytes says {expected}")
-    return body
-
-
-def partition_key_for(body: bytes) -> str | None:
-    """The body's `account_id` when it is a JSON object holding one as a string of id length, else None.
-
-    A longer or empty one would be rejected again as out of range, so which partition it reaches
-    does not matter, and an oversized key is not worth risking the batch on.
-    """
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(value, dict):
-        return None
-    account = value.get(ACCOUNT_FIELD)
-    if isinstance(account, str) and 0 < len(account) <= MAX_ID_LENGTH:
-        return account
-    return None
-
-
-@dataclass(frozen=True)
-class Redrive:
-    """One body to re-send and the rejected document it came from."""
-
-    doc_id: str
-    reason: str
-    body: bytes
-    partition_key: str | None
-
-
-@dataclass(frozen=True)
-class PlannedBatch:
-    """Bodies sharing one partition key, in first-enqueued order; the SDK may split it into several batches."""
-
-    partition_key: str | None
-    items: tuple[Redrive, ...]
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What to send, and what is set aside: truncated ids, and (id, why) of unreadable documents."""
-
-    batches: tuple[PlannedBatch, ...]
-    truncated: tuple[str, ...] = ()
-    unreadable: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def items(self) -> list[Redrive]:
-        return [item for batch in self.batches for item in batch.items]
-
-
-def _int_or(value: object, default: int) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-
-def _origin(doc: Mapping[str, Any]) -> tuple[str, str, int, int, str]:
-    # Where the body first arrived: enqueued time, then its place in its partition and envelope.
-    return (
-        str(doc.get("enqueued_time") or ""),
-        str(doc.get("partition") or ""),
-        _int_or(doc.get("sequence_number"), -1),
-        _int_or(doc.get("record_index"), -1),
-        str(doc.get("id")),
-    )
-
-
-def plan(docs: Iterable[Mapping[str, Any]]) -> Plan:
-    """Decode each document's body and group the bodies by partition key (pure; no SDK needed)."""
-    groups: dict[str | None, list[tuple[tuple[str, str, int, int, str], Redrive]]] = {}
-    truncated: list[str] = []
-    unreadable: list[tuple[str, str]] = []
-    for doc in docs:
-        doc_id = str(doc.get("id"))
-        try:
-            body = decode_body(doc)
-        except UnreadableDocumentError as exc:
-            unreadable.append((doc_id, str(exc)))
-            continue
-        if body is None:
-            truncated.append(doc_id)
-            continue
-        key = partition_key_for(body)
-        item = Redrive(doc_id, str(doc.get("reason")), body, key)
-        groups.setdefault(key, []).append((_origin(doc), item))
-    batches = tuple(
-        PlannedBatch(key, tuple(item for _, item in sorted(entries, key=lambda entry: entry[0])))
-        for key, entries in groups.items()
-    )
-    return Plan(batches, tuple(truncated), tuple(unreadable))
 
 
 # ---- running: read, send, delete ---------------------------------------------------------------------
@@ -458,140 +251,6 @@ def run(
 
 
 # ---- the real clients (azure-cosmos, azure-eventhub, azure-identity), imported only here -------------
-
-
-@dataclass(frozen=True)
-class CosmosTarget:
-    """How to reach the account: an endpoint with DefaultAzureCredential, or a connection string."""
-
-    endpoint: str
-    connection_string: str | None
-    verify_tls: bool
-
-
-def cosmos_target(endpoint: str | None, env: Mapping[str, str]) -> CosmosTarget:
-    """`--endpoint` when given, else `CosmosDBConnection`; TLS unverified for a loopback endpoint only."""
-    if endpoint:
-        return CosmosTarget(endpoint, None, not is_loopback_url(endpoint))
-    connection = env.get(COSMOS_CONNECTION_ENV, "")
-    if not connection:
-        raise ValueError(f"give --endpoint, or a connection string in ${COSMOS_CONNECTION_ENV}")
-    account = connection_string_endpoint(connection)
-    return CosmosTarget(account, connection, not is_loopback_url(account))
-
-
-def _store_error(action: str, exc: Exception) -> StoreError:
-    # Cosmos DB error messages name the status and the resource, never the key.
-    first_line = (str(exc).splitlines() or [""])[0][:300]
-    return StoreError(f"{action} failed: {type(exc).__name__}: {first_line}")
-
-
-class _SdkContainer:
-    """A `ContainerProxy` whose failures surface as `StoreError`; it closes its client and credential."""
-
-    def __init__(self, client: Any, container: Any, credential: Any | None) -> None:
-        self._client = client
-        self._container = container
-        self._credential = credential
-
-    def query_items(
-        self,
-        query: str,
-        *,
-        parameters: list[dict[str, Any]],
-        enable_cross_partition_query: bool,
-        max_item_count: int,
-    ) -> Iterator[Mapping[str, Any]]:
-        from azure.core.exceptions import AzureError
-
-        try:
-            yield from self._container.query_items(
-                query,
-                parameters=parameters,
-                enable_cross_partition_query=enable_cross_partition_query,
-                max_item_count=max_item_count,
-            )
-        except AzureError as exc:
-            raise _store_error("reading rejected documents", exc) from None
-
-    def delete_item(self, item: str, partition_key: str) -> None:
-        from azure.core.exceptions import AzureError, ResourceNotFoundError
-
-        try:
-            self._container.delete_item(item=item, partition_key=partition_key)
-        except ResourceNotFoundError:
-            logger.info("%s: already deleted", item)  # the goal (not sent twice) holds
-        except AzureError as exc:
-            raise _store_error(f"deleting {item}", exc) from None
-
-    def close(self) -> None:
-        self._client.close()
-        if self._credential is not None:
-            self._credential.close()
-
-
-def sdk_container(args: argparse.Namespace) -> ClosableContainer:
-    """The rejected container's client, from `--endpoint` or `CosmosDBConnection`."""
-    from azure.cosmos import CosmosClient
-
-    target = cosmos_target(args.endpoint, os.environ)
-    credential = None
-    if target.connection_string is not None:
-        client = CosmosClient.from_connection_string(target.connection_string, connection_verify=target.verify_tls)
-    else:
-        from azure.identity import DefaultAzureCredential
-
-        credential = DefaultAzureCredential()
-        client = CosmosClient(target.endpoint, credential=credential, connection_verify=target.verify_tls)
-    container = client.get_database_client(args.database).get_container_client(args.container)
-    logger.info("reading %s/%s on %s", args.database, args.container, urlsplit(target.endpoint).hostname)
-    return _SdkContainer(client, container, credential)
-
-
-class _SdkProducer:
-    """An `EventHubProducerClient` that reports failed sends as `SendError`."""
-
-    def __init__(self, client: Any, credential: Any | None) -> None:
-        self._client = client
-        self._credential = credential
-
-    def create_batch(self, *, partition_key: str | None = None, max_size_in_bytes: int | None = None) -> BatchLike:
-        batch: BatchLike = self._client.create_batch(partition_key=partition_key, max_size_in_bytes=max_size_in_bytes)
-        return batch
-
-    def send_batch(self, event_data_batch: BatchLike) -> None:
-        from azure.eventhub.exceptions import EventHubError
-
-        try:
-            self._client.send_batch(event_data_batch)
-        except EventHubError as exc:
-            # The SDK has already retried; its message names the error, not the credential.
-            raise SendError(f"send failed after retries: {type(exc).__name__}: {exc}") from None
-
-    def close(self) -> None:
-        self._client.close()
-        if self._credential is not None:
-            self._credential.close()
-
-
-def sdk_producer(args: argparse.Namespace) -> tuple[ProducerLike, Callable[[bytes], Any]]:
-    """The real producer from `--namespace` or `EVENT_HUB_CONNECTION_STRING`, and the `EventData` constructor."""
-    from azure.eventhub import EventData, EventHubProducerClient
-
-    connection_string = None if args.namespace else os.environ.get(EVENT_HUB_CONNECTION_ENV)
-    if connection_string:
-        client = EventHubProducerClient.from_connection_string(connection_string, eventhub_name=args.event_hub)
-        return _SdkProducer(client, None), EventData
-    namespace = args.namespace or os.environ.get(NAMESPACE_ENV)
-    if not namespace:
-        raise ValueError(f"give --namespace, or a connection string in ${EVENT_HUB_CONNECTION_ENV}")
-    from azure.identity import DefaultAzureCredential
-
-    credential = DefaultAzureCredential()
-    client = EventHubProducerClient(
-        fully_qualified_namespace=namespace, eventhub_name=args.event_hub, credential=credential
-    )
-    return _SdkProducer(client, credential), EventData
 
 
 # ---- the command line --------------------------------------------------------------------------------

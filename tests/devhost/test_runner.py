@@ -87,7 +87,8 @@ def test_power_bi_outage_never_blocks_scoring(tmp_path: Path, monkeypatch: pytes
     The fake server stands in for Power BI (see tests/fakes/powerbi_server.py).
     """
     import functions.publish as publish
-    from devhost.runner import LEASE_NAME, RetryPolicy
+    from devhost.retry import RetryPolicy
+    from devhost.runner import LEASE_NAME
     from shared.publishing.powerbi import PowerBIPushClient
     from shared.settings import get_settings
     from tests.fakes.powerbi_server import FakePowerBI, Fault

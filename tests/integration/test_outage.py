@@ -21,7 +21,8 @@ import pytest
 from azure.cosmos import CosmosClient
 
 from devhost.cosmos_store import REJECTED, SCORED, CosmosStore
-from devhost.runner import LocalPipeline, RetryPolicy, RunOptions
+from devhost.retry import RetryPolicy
+from devhost.runner import LocalPipeline, RunOptions
 from tests.integration.cosmos_server import CosmosServer
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,8 @@ from devhost.cosmos_store import SYSTEM_PROPERTIES
 from shared.scoring.documents import RAW_BODY_LIMIT
 from tests.integration.cosmos_server import CosmosServer
 from tests.tools.test_redrive import ContractProducer, payment, rejected
-from tools.redrive import Options, RedriveStats, decode_body, main, partition_key_for, run
+from tools.redrive import Options, RedriveStats, main, run
+from tools.redrive_plan import decode_body, partition_key_for
 from tools.send_events import SendError
 
 pytestmark = pytest.mark.integration

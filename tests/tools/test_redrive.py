@@ -22,23 +22,10 @@ from shared.contract.schema import Rejection
 from shared.scoring.documents import RAW_BODY_LIMIT, rejected_document, rejected_record_document
 from shared.scoring.events import EventBatch
 from tools.batch_plan import MAX_BATCH_BYTES
-from tools.redrive import (
-    ClosableContainer,
-    ContainerLike,
-    Options,
-    ProducerLike,
-    RedriveStats,
-    StoreError,
-    UnreadableDocumentError,
-    cosmos_target,
-    decode_body,
-    iso_utc,
-    main,
-    partition_key_for,
-    plan,
-    run,
-    select_query,
-)
+from tools.redrive import Options, RedriveStats, main, run
+from tools.redrive_clients import cosmos_target
+from tools.redrive_plan import decode_body, iso_utc, partition_key_for, plan, select_query
+from tools.redrive_types import ClosableContainer, ContainerLike, ProducerLike, StoreError, UnreadableDocumentError
 from tools.send_events import SendError
 
 pytestmark = pytest.mark.unit
@@ -707,7 +694,8 @@ def test_real_producer_is_built_lazily_and_offline(argv: list[str], cli_env: pyt
     eventhub = pytest.importorskip("azure.eventhub")
     pytest.importorskip("azure.identity")
     cli_env.setenv("EVENT_HUB_CONNECTION_STRING", EVENT_HUB_SECRET)
-    from tools.redrive import parser, sdk_producer
+    from tools.redrive import parser
+    from tools.redrive_clients import sdk_producer
 
     producer, make_event = sdk_producer(parser().parse_args(argv))
     assert make_event is eventhub.EventData
