@@ -18,7 +18,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from devhost.dashboard import DashboardServer, DashboardState
+from devhost.dashboard import DashboardServer
+from devhost.dashboard_state import DashboardState
 from devhost.runner import ROOT, LocalPipeline, RunOptions, host_event_hub_options
 from devhost.store import SQLiteStore
 from devhost.writes import Store

@@ -5,8 +5,8 @@ function invoked through Azure's worker engine (`devhost.worker`) with the messa
 and the bindings reproduced with their Azure semantics: the Event Hubs trigger reads each partition in
 order in batches of at most `maxEventBatchSize` (from host.json), the Cosmos DB outputs upsert by
 id, and the change-feed trigger delivers persisted documents after a lease position. Its parts live
-beside it (`writes`, `summary`, `retry`, `stream`, `store`); what stays here, just over 400 lines, is
-the one loop and the host's side of each binding, which change together.
+beside it (`writes`, `summary`, `retry`, `stream`, `store`); what stays here is the one loop and the
+host's side of each binding, which change together.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import orjson
 from devhost.host_messages import cosmos_feed_input, eventhub_input, http_input
 from devhost.retry import RetryPolicy
 from devhost.store import SQLiteStore
-from devhost.stream import EventStream, Partition, StoredEvent
+from devhost.stream import EventStream, Partition, StoredEvent, StreamSender
 from devhost.summary import RunSummary
 from devhost.worker import WorkerError, worker
 from devhost.writes import ProcessWrites, Store, ThreadWrites, Writes
@@ -99,19 +99,6 @@ class RunOptions:
     """BEHAVIOUR_STATE for the run. None: `cosmos` when the store is Cosmos DB and `CosmosDBConnection` is set
     (the function reads and writes the profiles container itself, as on Azure), otherwise `memory` (the
     states live in the worker process)."""
-
-
-class StreamSender:
-    """The generators' `PartitionSender` when this process plays Event Hubs: appends to the stream's partitions."""
-
-    def __init__(self, stream: EventStream) -> None:
-        self._stream = stream
-
-    def partition_ids(self) -> list[str]:
-        return [p.id for p in self._stream.partitions]
-
-    def send(self, partition_id: str, bodies: Sequence[bytes]) -> None:
-        self._stream.send_to(partition_id, bodies)
 
 
 class LocalPipeline:
@@ -299,7 +286,7 @@ class LocalPipeline:
         retried after the policy's exponential backoff (scoring goes on meanwhile); once the
         retries are spent the batch is skipped and counted as unpublished.
         """
-        from shared.publishing.powerbi import to_row
+        from shared.publishing.rows import to_row
 
         if time.monotonic() < self._publish_retry_at:
             return 0

@@ -4,7 +4,7 @@ It keeps what the local runner needs from Event Hubs' contract: events are appen
 partitions with a per-partition sequence number and an enqueued time; a consumer reads each
 partition in order, in batches of at most `max_batch`, and checkpoints per partition; resetting
 the checkpoints replays retained events (at-least-once delivery). Retention is bounded, as on a
-real hub, so a long run keeps flat memory.
+real hub, so a long run keeps flat memory. `StreamSender` is the generators' producer into it.
 """
 
 from __future__ import annotations
@@ -86,3 +86,16 @@ class EventStream:
         """Move every checkpoint back to the oldest retained event: the whole retained stream is redelivered."""
         for p in self.partitions:
             p.checkpoint = p.delivered = p.log[0].sequence_number if p.log else p.next_sequence
+
+
+class StreamSender:
+    """The generators' `PartitionSender` when this process plays Event Hubs: appends to the stream's partitions."""
+
+    def __init__(self, stream: EventStream) -> None:
+        self._stream = stream
+
+    def partition_ids(self) -> list[str]:
+        return [p.id for p in self._stream.partitions]
+
+    def send(self, partition_id: str, bodies: Sequence[bytes]) -> None:
+        self._stream.send_to(partition_id, bodies)

@@ -17,7 +17,8 @@ import logging
 
 import azure.functions as func
 
-from shared.publishing.powerbi import PowerBIPushClient, PowerBIUnavailableError, RowError, to_row
+from shared.publishing.push import PowerBIPushClient, PowerBIUnavailableError
+from shared.publishing.rows import RowError, to_row
 from shared.settings import get_settings
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
     python -m tools.provision_powerbi schema
     python -m tools.provision_powerbi check --push-url-env POWERBI_PUSH_URL
 
-The app (shared/publishing/powerbi.py) posts rows without an Entra token, to a push URL whose `key` query
+The app (shared/publishing/rows.py) posts rows without an Entra token, to a push URL whose `key` query
 parameter is the secret. Microsoft documents such keyed URLs only for streaming semantic models created
 in the Power BI website ("Streaming semantic models created by using the Power BI service UI don't
 require Microsoft Entra authentication ... the semantic model owner receives a URL with a rowkey",
@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Protocol, TextIO
 
 from shared.loopback import is_loopback_host
-from shared.publishing.powerbi import ROW_SCHEMA
+from shared.publishing.rows import ROW_SCHEMA
 
 CHECK_ID: Final = "provisioning-check"
 DEFAULT_MODEL: Final = "Fraud scoring"

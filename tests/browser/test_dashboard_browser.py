@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from devhost.dashboard import DashboardServer, DashboardState
+from devhost.dashboard import DashboardServer
+from devhost.dashboard_state import DashboardState
 from devhost.runner import LocalPipeline, RunOptions
 from devhost.store import SQLiteStore
 

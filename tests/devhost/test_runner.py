@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from devhost.dashboard import DashboardState
+from devhost.dashboard_state import DashboardState
 from devhost.runner import LocalPipeline, RunOptions, host_event_hub_options
 from devhost.store import SQLiteStore
 
@@ -89,7 +89,7 @@ def test_power_bi_outage_never_blocks_scoring(tmp_path: Path, monkeypatch: pytes
     import functions.publish as publish
     from devhost.retry import RetryPolicy
     from devhost.runner import LEASE_NAME
-    from shared.publishing.powerbi import PowerBIPushClient
+    from shared.publishing.push import PowerBIPushClient
     from shared.settings import get_settings
     from tests.fakes.powerbi_server import FakePowerBI, Fault
 

@@ -12,11 +12,12 @@ import pytest
 
 import functions.publish as publish
 from devhost.worker import Worker, WorkerError, worker
-from shared.publishing.powerbi import ROW_SCHEMA, PowerBIPushClient, PowerBIUnavailableError, to_row
+from shared.publishing.push import PowerBIPushClient, PowerBIUnavailableError
+from shared.publishing.rows import ROW_SCHEMA, to_row
 from shared.settings import get_settings
 from tests.fakes.powerbi_server import FakeClock, FakePowerBI, Fault
 from tests.invoke import change_feed
-from tests.shared.publishing.test_powerbi import _doc
+from tests.shared.publishing.test_rows import _doc
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from shared.behaviour.features import FEATURES
-from shared.publishing.powerbi import ROW_SCHEMA
+from shared.publishing.rows import ROW_SCHEMA
 from tests.scored import scored_documents
 
 pytestmark = pytest.mark.unit
@@ -111,8 +111,8 @@ def test_view_and_function_deduplicate_and_derive_the_reason_columns() -> None:
 
 
 def test_reasons_text_in_kql_reads_like_the_power_bi_column() -> None:
-    """The KQL derivation, replayed in Python on real documents, gives what shared.publishing.powerbi sends."""
-    from shared.publishing.powerbi import REASONS_SEPARATOR, to_row
+    """The KQL derivation, replayed in Python on real documents, gives what shared.publishing.rows makes."""
+    from shared.publishing.rows import REASONS_SEPARATOR, to_row
 
     assert REASONS_SEPARATOR == "; "
     for doc in _scored_documents():

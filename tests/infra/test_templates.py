@@ -613,7 +613,7 @@ def test_cosmos_containers_partition_keys_and_indexing() -> None:
     """Every container on the code's partition key path (scored and profiles on /account_id, rejected and
     leases on /id); scored and rejected index only queried fields."""
     from shared.contract.partitions import COSMOS_PARTITION_KEY_PATHS
-    from shared.publishing.powerbi import ROW_SCHEMA
+    from shared.publishing.rows import ROW_SCHEMA
 
     main = bicep("main.bicep")
     cosmos = bicep("modules/cosmos.bicep")

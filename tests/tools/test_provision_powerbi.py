@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from shared.publishing.powerbi import ROW_SCHEMA
+from shared.publishing.rows import ROW_SCHEMA
 from tests.fakes.powerbi_server import DEFAULT_KEY, FakePowerBI
 from tools.provision_powerbi import (
     CHECK_ID,
