@@ -64,8 +64,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, TextIO
 
+from shared.scoring.documents import utc_iso
 from tools.redrive_clients import sdk_container, sdk_producer
-from tools.redrive_plan import PlannedBatch, Redrive, _utc_text, iso_utc, plan, select_query
+from tools.redrive_plan import PlannedBatch, Redrive, iso_utc, plan, select_query
 from tools.redrive_types import (
     COSMOS_CONNECTION_ENV,
     EVENT_HUB_CONNECTION_ENV,
@@ -221,7 +222,7 @@ def run(
     stats.dry_run = options.dry_run
     if producer is None and not options.dry_run:
         raise ValueError("a producer is needed unless this is a dry run")
-    until = options.until if options.until is not None else _utc_text(now())
+    until = options.until if options.until is not None else utc_iso(now())
     query, parameters = select_query(options.reasons, options.fields, options.since, until)
     logger.info("query: %s", query)
     docs = container.query_items(

@@ -6,12 +6,13 @@ import base64
 import binascii
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 
 from shared.contract.schema import ACCOUNT_FIELD, MAX_ID_LENGTH
+from shared.scoring.documents import utc_iso
 from tools.redrive_types import UnreadableDocumentError
 
 
@@ -20,13 +21,7 @@ def iso_utc(text: str) -> str:
 
     The query compares strings, so `--since` must be in the stored form to compare as a time.
     """
-    return _utc_text(datetime.fromisoformat(text))
-
-
-def _utc_text(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_iso(datetime.fromisoformat(text))
 
 
 def select_query(
