@@ -57,6 +57,8 @@ class ValidBatch:
     numbers: dict[str, np.ndarray]
     """Every feature field: float64 continuous, int64 passthrough, intp category codes (`encode`'s input)."""
     labels: list[int | None]
+    merchant_ids: list[str | None]
+    """Each accepted event's `merchant_id`, None where it names none."""
     canonical: bool
     """Every accepted record holds exactly the contract's fields, in the JSON types a scored document
     keeps (floats as floats, no booleans for integers): it can become the document as it is."""
@@ -179,6 +181,7 @@ def _columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
     except KeyError:
         columns = {field: list(map(dict.get, rows, repeat(field))) for field in REQUIRED_FIELDS}
     columns[c.LABEL_FIELD] = list(map(dict.get, rows, repeat(c.LABEL_FIELD)))
+    columns[c.MERCHANT_FIELD] = list(map(dict.get, rows, repeat(c.MERCHANT_FIELD)))
     return columns
 
 
@@ -189,6 +192,7 @@ def _patch(tx: c.Transaction, i: int, columns: dict[str, list[Any]], numbers: di
     for field in c.FEATURE_FIELDS:
         numbers[field][i] = getattr(tx, field)
     columns[c.LABEL_FIELD][i] = None if tx.is_fraud is None else int(tx.is_fraud)
+    columns[c.MERCHANT_FIELD][i] = tx.merchant_id
 
 
 def validate_batch(records: Sequence[object], rejected: Mapping[int, c.Rejection] | None = None) -> ValidBatch:
@@ -213,6 +217,10 @@ def validate_batch(records: Sequence[object], rejected: Mapping[int, c.Rejection
     suspects += _bad_ids(columns[c.ACCOUNT_FIELD])
     suspects += _bad_timestamps(columns[c.TIMESTAMP_FIELD])
     suspects += _bad_labels(columns[c.LABEL_FIELD])
+    merchants = columns[c.MERCHANT_FIELD]
+    if any(m is not None for m in merchants):
+        present = [i for i, m in enumerate(merchants) if m is not None]
+        suspects += [present[j] for j in _bad_ids([merchants[i] for i in present])]
     numbers: dict[str, np.ndarray] = {}
     all_floats = True
     for field in c.CONTINUOUS_FIELDS:
@@ -259,7 +267,11 @@ def validate_batch(records: Sequence[object], rejected: Mapping[int, c.Rejection
     # Each accepted unpatched record holds the required fields plus its label if present, so the
     # total only matches when no record carries an extra field.
     n_labelled = sum(map(dict.__contains__, accepted, repeat(c.LABEL_FIELD)))
-    exact_fields = sum(map(len, accepted)) == len(REQUIRED_FIELDS) * len(accepted) + n_labelled
+    n_merchants = sum(map(dict.__contains__, accepted, repeat(c.MERCHANT_FIELD)))
+    merchant_ids = select(merchants)
+    # A merchant_id given as null is a field the document would keep as null: not canonical.
+    exact_fields = sum(map(len, accepted)) == len(REQUIRED_FIELDS) * len(accepted) + n_labelled + n_merchants
+    exact_fields = exact_fields and n_merchants == sum(m is not None for m in merchant_ids)
     return ValidBatch(
         positions=select(list(range(n))),
         records=accepted,
@@ -268,6 +280,7 @@ def validate_batch(records: Sequence[object], rejected: Mapping[int, c.Rejection
         account_ids=select(columns[c.ACCOUNT_FIELD]),
         numbers=numbers,
         labels=labels,
+        merchant_ids=merchant_ids,
         canonical=all_floats and not patched and exact_fields,
         rejections=rejections,
     )

@@ -10,7 +10,9 @@ An event body is one JSON object:
      "marital_status": 1, "children": 2, "month": 10, "day_of_week": "monday",
      "category_recipient": "food_store", "transaction_type": "onsite",
      "transaction_method": "other", "foreign_transaction": 1,
-     "is_fraud": 0}
+     "merchant_id": "merch-00123", "is_fraud": 0}
+
+`merchant_id` is optional (`MERCHANT_FIELD`): the seed's fields alone are a complete transaction.
 
 `is_fraud` is the generator's ground truth. It is optional, never a feature, and carried through
 to the scored document so precision and recall can be measured live.
@@ -100,6 +102,9 @@ FEATURE_FIELDS: Final = (
 ID_FIELD: Final = "id"
 TIMESTAMP_FIELD: Final = "timestamp"
 ACCOUNT_FIELD: Final = "account_id"
+MERCHANT_FIELD: Final = "merchant_id"
+"""Optional: the terminal or payee the payment goes to (an id by the same rules as `id`). Clients that
+send only the seed's fields leave it out; their payments are scored without merchant risk."""
 LABEL_FIELD: Final = "is_fraud"
 MAX_ID_LENGTH: Final = 128
 MAX_TRANSACTION_BYTES: Final = 64 * 1024
@@ -297,6 +302,7 @@ class Transaction:
     transaction_method: int
     transaction_type: int
     is_fraud: bool | None
+    merchant_id: str | None = None
 
 
 def validate(record: object) -> Transaction:
@@ -311,6 +317,7 @@ def validate(record: object) -> Transaction:
     if label is not None and (type(label) not in (bool, int) or label not in (0, 1)):
         raise _fail(LABEL_FIELD, "invalid_value", "must be 0, 1, true, false or absent")
     codes = CATEGORY_CODES
+    merchant = record.get(MERCHANT_FIELD)
     return Transaction(
         id=_check_id(record.get(ID_FIELD), ID_FIELD),
         timestamp=_check_timestamp(record.get(TIMESTAMP_FIELD)),
@@ -328,4 +335,5 @@ def validate(record: object) -> Transaction:
         transaction_method=_check_category(record, "transaction_method", codes["transaction_method"]),
         transaction_type=_check_category(record, "transaction_type", codes["transaction_type"]),
         is_fraud=None if label is None else bool(label),
+        merchant_id=None if merchant is None else _check_id(merchant, MERCHANT_FIELD),
     )

@@ -67,6 +67,7 @@ def drop(valid: ValidBatch, rows: Mapping[int, c.Rejection]) -> ValidBatch:
         account_ids=select(valid.account_ids),
         numbers={name: column[mask] for name, column in valid.numbers.items()},
         labels=select(valid.labels),
+        merchant_ids=select(valid.merchant_ids),
         canonical=valid.canonical,
         rejections=rejections,
     )

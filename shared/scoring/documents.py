@@ -236,7 +236,7 @@ def scored_documents(
     values = {f: num[f].tolist() for f in (*c.CONTINUOUS_FIELDS, *c.PASSTHROUGH_FIELDS)}
     for name, allowed in c.CATEGORIES.items():
         values[name] = np.asarray(allowed, dtype=object)[num[name]].tolist()
-    return [
+    built = [
         {
             "id": id_,
             "timestamp": ts,
@@ -308,6 +308,10 @@ def scored_documents(
             strict=True,
         )
     ]
+    for doc, merchant in zip(built, valid.merchant_ids, strict=True):
+        if merchant is not None:  # absent stays absent, as the canonical path keeps the record
+            doc[c.MERCHANT_FIELD] = merchant
+    return built
 
 
 def reason_lists(contributions: np.ndarray) -> list[list[dict[str, Any]]]:
