@@ -17,6 +17,7 @@ import pandas as pd
 from model.training.data import TrainingDataError
 from model.training.evaluate import FloatArray, IntArray
 from shared.behaviour import features as behaviour
+from shared.behaviour import merchants
 from shared.contract import schema as contract
 from shared.scoring import encoding as features
 
@@ -48,14 +49,27 @@ def raw_frame(columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
         data.update({name: np.asarray(columns[name], dtype=np.float64) for name in behaviour.FEATURES})
     else:
         data.update(features.behaviour_columns(behaviour.no_history(columns)))
+    n = len(columns["amount"])
+    for name in merchants.FEATURES:
+        data[name] = np.asarray(columns[name], dtype=np.float64) if name in columns else np.zeros(n)
     return pd.DataFrame(data)
 
 
-def with_behaviour(columns: Mapping[str, np.ndarray]) -> Columns:
-    """The columns plus each row's behavioural features, replayed from its own account's history in event time."""
+def with_behaviour(columns: Mapping[str, np.ndarray], delay_days: int = merchants.DEFAULT_DELAY_DAYS) -> Columns:
+    """The columns plus each row's behavioural and merchant features, replayed in event time.
+
+    Behaviour from the row's own account's history; merchant risk from the labels of the same rows,
+    each usable once it has been known (`known_ms`, the row's own time when the data does not say)
+    for `delay_days` whole days before the payment's day: what serving would have known then.
+    """
     accounts = columns["account_id"] if "account_id" in columns else columns["account"]
     payments = behaviour.Payments.of(columns["id"], accounts, columns["t_ms"], columns)
-    return {**columns, **features.behaviour_columns(behaviour.replay(payments))}
+    out = {**columns, **features.behaviour_columns(behaviour.replay(payments))}
+    n = len(columns["t_ms"])
+    merchant_ids = columns[contract.MERCHANT_FIELD] if contract.MERCHANT_FIELD in columns else np.full(n, None)
+    known_ms = columns["known_ms"] if "known_ms" in columns else columns["t_ms"]
+    risk = merchants.replay(merchant_ids, columns["t_ms"], merchant_ids, known_ms, columns["is_fraud"], delay_days)
+    return {**out, **features.merchant_columns(risk)}
 
 
 def without_history(columns: Mapping[str, np.ndarray], rows: np.ndarray) -> Columns:

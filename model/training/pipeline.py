@@ -11,8 +11,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 from xgboost import XGBClassifier
 
-from shared.behaviour import features as behaviour
 from shared.contract import schema as contract
+from shared.scoring.encoding import CONTEXT_FEATURES
 
 
 @dataclass(frozen=True)
@@ -58,13 +58,13 @@ def feature_transformer(kind: str = "behavioural") -> ColumnTransformer:
     """
     parts: list[tuple[str, Any, list[str]]] = []
     if kind == "behavioural":
-        parts.append(("behaviour", "passthrough", list(behaviour.FEATURES)))
+        parts.append(("behaviour", "passthrough", list(CONTEXT_FEATURES)))
     elif kind == "scaled":
-        # Every behavioural feature is >= 0: counts, amounts, seconds, ratios and flags.
+        # Every behavioural and merchant feature is >= 0: counts, amounts, seconds, ratios, shares and flags.
         log_scale = Pipeline(
             [("log", FunctionTransformer(np.log1p, feature_names_out="one-to-one")), ("scale", StandardScaler())]
         )
-        parts.append(("behaviour", log_scale, list(behaviour.FEATURES)))
+        parts.append(("behaviour", log_scale, list(CONTEXT_FEATURES)))
     elif kind != "static":
         raise ValueError(f"unknown feature set {kind!r}")
     return ColumnTransformer(

@@ -30,6 +30,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from shared.behaviour import days, merchants
 from shared.contract import schema as c
 from shared.contract.timestamps import batch_ms
 
@@ -50,9 +51,15 @@ DAY_MS: Final = 86_400_000
 HORIZON_MS: Final = 30 * DAY_MS
 """Payments older than this relative to the one scored are not its history."""
 MAX_SPENT_SHARE: Final = 100.0
-STATE_VERSION: Final = 1
+STATE_VERSION: Final = 2
+"""2 added the day totals (`DAY_FIELDS`); a version-1 state is unusable and rewritten by the next write."""
+DAY_KEEP: Final = 45
+"""Days of totals a state keeps, counted back from its newest: the 30-day window plus 15 days, so a
+payment up to 15 days older than its account's newest still finds its whole window."""
+DAY_FIELDS: Final = ("day", "day_n", "day_cents")
+"""Per-day totals in a state: day number (`days.day_number`), payments, amount in cents."""
 
-FEATURES: Final = (
+LIST_FEATURES: Final = (
     "history_count",
     "seconds_since_previous",
     "payments_last_hour",
@@ -66,6 +73,11 @@ FEATURES: Final = (
     "first_foreign",
     "balance_spent_last_hour",
 )
+"""Features read from the last `WINDOW` payments (`_window`)."""
+DAY_FEATURES: Final = tuple(f"{what}_prior_{w}d" for w in days.WINDOWS_DAYS for what in ("payments", "mean_amount"))
+"""Payments and their mean amount over the 1, 7 and 30 whole UTC days before the payment's own day,
+as the handbook's customer windows (`days.py`): they reach past the last `WINDOW` payments."""
+FEATURES: Final = (*LIST_FEATURES, *DAY_FEATURES)
 """Feature names, in the model's column order (appended after the seed's columns)."""
 
 PAYMENT_FIELDS: Final = (
@@ -178,7 +190,7 @@ def _window(p: Payments, same: np.ndarray, rows: np.ndarray) -> np.ndarray:
     seen_foreign = (ok & (p.foreign_transaction[lag] == 1)).any(axis=1)
     ordered = np.sort(np.where(ok, prior_amount, np.inf), axis=1)  # the known amounts lead each row
     usual = (ordered[r, np.maximum(count - 1, 0) // 2] + ordered[r, count // 2]) / 2.0
-    out = np.empty((n, len(FEATURES)), dtype=np.float64)
+    out = np.empty((n, len(LIST_FEATURES)), dtype=np.float64)
     out[:, 0] = count
     out[:, 1] = np.where(known, dt[:, 0], HORIZON_MS) / 1000.0
     out[:, 2] = hour_n + 1
@@ -191,6 +203,17 @@ def _window(p: Payments, same: np.ndarray, rows: np.ndarray) -> np.ndarray:
     out[:, 9] = known & ~seen_type
     out[:, 10] = known & (p.foreign_transaction[rows] == 1) & ~seen_foreign
     out[:, 11] = np.minimum(hour_amount / np.maximum(hour_balance, 1.0), MAX_SPENT_SHARE)
+    return out
+
+
+def _day_windows(totals: days.DayTotals, code: np.ndarray, t_ms: np.ndarray) -> np.ndarray:
+    """`DAY_FEATURES` of payments (owner code, event time) from their owners' day totals (payments, cents)."""
+    day = days.day_number(t_ms)
+    out = np.zeros((day.size, len(DAY_FEATURES)), dtype=np.float64)
+    for j, w in enumerate(days.WINDOWS_DAYS):
+        n, amount = totals.sums(code, day, w, 0)
+        out[:, 2 * j] = n
+        out[:, 2 * j + 1] = np.where(n > 0, amount / np.maximum(n, 1) / 100.0, 0.0)
     return out
 
 
@@ -229,7 +252,9 @@ def replay(p: Payments, chunk: int = 1 << 16) -> np.ndarray:
     feats = np.empty((kept.size, len(FEATURES)), dtype=np.float64)
     for start in range(0, kept.size, chunk):
         rows = np.arange(start, min(start + chunk, kept.size))
-        feats[rows] = _window(s, same, rows)
+        feats[rows, : len(LIST_FEATURES)] = _window(s, same, rows)
+    totals = days.DayTotals.of(same, days.day_number(s.t_ms), np.ones(kept.size, dtype=np.int64), days.cents(s.amount))
+    feats[:, len(LIST_FEATURES) :] = _day_windows(totals, same, s.t_ms)
     # Each sorted position takes the features of the last kept copy at or before it (its first copy).
     owner = np.cumsum(first) - 1
     out = np.empty((order.size, len(FEATURES)), dtype=np.float64)
@@ -242,7 +267,13 @@ def replay(p: Payments, chunk: int = 1 << 16) -> np.ndarray:
 
 def empty_state() -> dict[str, Any]:
     """The state of an account with no history yet."""
-    return {"v": STATE_VERSION, "id": [], "t_ms": [], **{name: [] for name in PAYMENT_FIELDS}}
+    return {
+        "v": STATE_VERSION,
+        "id": [],
+        "t_ms": [],
+        **{name: [] for name in PAYMENT_FIELDS},
+        **{name: [] for name in DAY_FIELDS},
+    }
 
 
 def score_batch_features(
@@ -263,6 +294,8 @@ def score_batch_features(
     # The stored payments first, then the batch: one list per column, converted to arrays once.
     columns: dict[str, list[Any]] = {name: [] for name in ("id", "t_ms", *PAYMENT_FIELDS)}
     code: list[int] = []
+    day_columns: dict[str, list[int]] = {name: [] for name in DAY_FIELDS}
+    day_code: list[int] = []
     for account, account_code in code_of.items():
         state = states.get(account)
         if not state:
@@ -272,6 +305,9 @@ def score_batch_features(
         for name, values in columns.items():
             values.extend(state[name])
         code.extend([account_code] * len(state["id"]))
+        for name, day_values in day_columns.items():
+            day_values.extend(state[name])
+        day_code.extend([account_code] * len(state["day"]))
     stored = len(code)
     merged_code = np.asarray(code + batch_code, dtype=np.int64)
     merged = Payments(
@@ -294,12 +330,40 @@ def score_batch_features(
     position = np.empty(order.size, dtype=np.int64)
     position[order] = owner
     wanted, back = np.unique(position[stored:], return_inverse=True)
-    feats = _window(k, k.account, wanted)[back]
+    # Day totals: the stored ones plus this batch's new payments (first copies not from a state).
+    new = first & (order >= stored)
+    totals = days.DayTotals.of(
+        np.concatenate([np.asarray(day_code, dtype=np.int64), s.account[new]]),
+        np.concatenate([np.asarray(day_columns["day"], dtype=np.int64), days.day_number(s.t_ms[new])]),
+        np.concatenate([np.asarray(day_columns["day_n"], dtype=np.int64), np.ones(int(new.sum()), dtype=np.int64)]),
+        np.concatenate([np.asarray(day_columns["day_cents"], dtype=np.int64), days.cents(s.amount[new])]),
+    )
+    feats = np.empty((wanted.size, len(FEATURES)), dtype=np.float64)
+    feats[:, : len(LIST_FEATURES)] = _window(k, k.account, wanted)
+    feats[:, len(LIST_FEATURES) :] = _day_windows(totals, k.account[wanted], k.t_ms[wanted])
+    feats = feats[back]
     # Each account's earliest payment of this batch (a row of `k`): its predecessors stay in the state.
     earliest = np.full(len(code_of), np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(earliest, k.account[wanted], wanted)
     accounts = list(code_of)
-    return feats, {accounts[c_]: state for c_, state in _new_states(k, earliest).items()}
+    new_states = _new_states(k, earliest)
+    _add_day_totals(new_states, totals)
+    return feats, {accounts[c_]: state for c_, state in new_states.items()}
+
+
+def _add_day_totals(states: dict[int, dict[str, Any]], totals: days.DayTotals) -> None:
+    """Each account's day totals into its new state: the `DAY_KEEP` days back from its newest."""
+    for state in states.values():
+        state["day"], state["day_n"], state["day_cents"] = [], [], []
+    code, day = totals.code(), totals.day()
+    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if code.size else np.empty(0, dtype=np.int64)
+    ends = np.r_[starts[1:], code.size].astype(np.int64)
+    day_list, n_list, cents_list = day.tolist(), totals.a.tolist(), totals.b.tolist()
+    for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
+        # The newest kept day sets the span; whole days older than DAY_KEEP before it go.
+        first = int(np.searchsorted(day[lo:hi], day[hi - 1] - DAY_KEEP + 1)) + lo
+        state = states[int(code[lo])]
+        state["day"], state["day_n"], state["day_cents"] = day_list[first:hi], n_list[first:hi], cents_list[first:hi]
 
 
 def _concat(parts: Sequence[Payments]) -> Payments:
@@ -336,12 +400,16 @@ def _new_states(k: Payments, earliest: np.ndarray) -> dict[int, dict[str, Any]]:
 _CATEGORY_WORDS: Final = {name: name.replace("_", " ") for name in c.CATEGORY_RECIPIENTS}
 
 
-def describe(field: str, features: Mapping[str, float], record: Mapping[str, Any]) -> str:
-    """One reason in words an analyst reads, from the payment's behavioural features and its record.
+def describe(
+    field: str, features: Mapping[str, float], record: Mapping[str, Any], delay_days: int = merchants.DEFAULT_DELAY_DAYS
+) -> str:
+    """One reason in words an analyst reads, from the payment's behavioural and merchant features and its record.
 
-    `features` maps `FEATURES` names to this payment's values; `record` is the contract record
-    (categories as their values). Static fields read as the field and its value.
+    `features` maps `FEATURES` (and `merchants.FEATURES`) names to this payment's values; `record` is
+    the contract record (categories as their values). Static fields read as the field and its value.
     """
+    if field in merchants.FEATURES:
+        return merchants.describe(field, features, delay_days)
     value = features.get(field)
     if field == "history_count":
         n = int(value or 0)
@@ -373,6 +441,14 @@ def describe(field: str, features: Mapping[str, float], record: Mapping[str, Any
         return f"first {what} payment" if value else f"usual channel ({what})"
     if field == "first_foreign":
         return "first foreign payment" if value else "foreign payments seen before"
+    if field.startswith(("payments_prior_", "mean_amount_prior_")):
+        w = int(field.rsplit("_", 1)[1][:-1])
+        span = "the day" if w == 1 else f"the {w} days"
+        n = int(features.get(f"payments_prior_{w}d", 0.0))
+        if n == 0:
+            return f"no payments in {span} before this one's"
+        mean = float(features.get(f"mean_amount_prior_{w}d", 0.0))
+        return f"{n} payments averaging {mean:,.2f} in {span} before this one's"
     if field == "balance_spent_last_hour":
         return f"{100.0 * float(value or 0.0):.0f}% of the balance spent in the last hour"
     shown = record.get(field)

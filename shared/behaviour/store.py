@@ -44,7 +44,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
-from itertools import count
+from itertools import count, pairwise
 from typing import Any, Final, Protocol
 
 import orjson
@@ -71,6 +71,7 @@ WRITE_THREADS: Final = 8
 """Concurrent conditional writes to Cosmos DB per batch: one request per account, waiting on the network."""
 WARN_INTERVAL_S: Final = 60.0
 
+_MAX_DAY: Final = 1 << 22
 _CODE_LIMITS: Final = {
     "category_recipient": len(c.CATEGORY_RECIPIENTS),
     "transaction_method": len(c.TRANSACTION_METHODS),
@@ -175,6 +176,16 @@ def usable_state(raw: object) -> dict[str, Any] | None:
     if not (_finite_numbers(raw["amount"]) and _finite_numbers(raw["old_balance"])):
         return None
     if not all(_ints_within(raw[name], 0, limit - 1) for name, limit in _CODE_LIMITS.items()):
+        return None
+    day, day_n, day_cents = (raw.get(name) for name in behaviour.DAY_FIELDS)
+    if type(day) is not list or len(day) > behaviour.DAY_KEEP or type(day_n) is not list or type(day_cents) is not list:
+        return None
+    if len(day_n) != len(day) or len(day_cents) != len(day):
+        return None
+    # Ascending unique days within the contract's dates; positive counts; amounts in cents >= 0.
+    if not (_ints_within(day, 0, _MAX_DAY) and all(a < b for a, b in pairwise(day))):
+        return None
+    if not (_ints_within(day_n, 1, 1 << 40) and _ints_within(day_cents, 0, 1 << 62)):
         return None
     return raw
 

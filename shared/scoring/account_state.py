@@ -143,21 +143,23 @@ def _id_conflicts(
 
 def features_with_state(
     valid: ValidBatch, t_ms: np.ndarray, store: StateStore | None, now: str, write_state: bool
-) -> tuple[np.ndarray, ValidBatch, str]:
-    """(features per accepted record, the accepted records, `account_history`: read / unavailable / off).
+) -> tuple[np.ndarray, ValidBatch, np.ndarray, str]:
+    """(features per accepted record, the accepted records, their event times, `account_history`).
+
+    `account_history` is read, unavailable or off.
 
     Reads the accounts' states, sets aside payments whose id conflicts with a stored one, computes
     the features and writes the new states conditionally; when another batch changed one of the
     accounts in between, all of it runs again on fresh states (`shared/behaviour/store.py`).
     """
     if store is None:
-        return behaviour.no_history(valid.numbers), valid, "off"
+        return behaviour.no_history(valid.numbers), valid, t_ms, "off"
     for attempt in range(STATE_ATTEMPTS):
         try:
             snapshot = store.read(list(dict.fromkeys(valid.account_ids)))
         except StateUnavailableError as exc:
             state_unavailable.note(len(valid.ids), str(exc))
-            return behaviour.no_history(valid.numbers), valid, "unavailable"
+            return behaviour.no_history(valid.numbers), valid, t_ms, "unavailable"
         conflicts = _id_conflicts(valid, t_ms, snapshot.states)
         if conflicts:
             t_ms = t_ms[[i not in conflicts for i in range(t_ms.size)]]
@@ -165,7 +167,7 @@ def features_with_state(
         payments = behaviour.Payments.of(valid.ids, valid.account_ids, t_ms, valid.numbers)
         features, new_states = behaviour.score_batch_features(payments, snapshot.states)
         if not write_state or not store.write(new_states, snapshot, now):
-            return features, valid, "read"
+            return features, valid, t_ms, "read"
         # Another batch won some accounts: back off a little (jittered, so two losers do not collide again).
         time.sleep(random.uniform(0.0, min(0.1, 0.002 * 2**attempt)))
     raise StateConflictError(f"account states kept changing under this batch for {STATE_ATTEMPTS} attempts")

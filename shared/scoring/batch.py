@@ -31,8 +31,9 @@ from shared.contract import schema as c
 from shared.contract.batch import validate_batch
 from shared.scoring.account_state import drop, event_time_faults, features_with_state
 from shared.scoring.documents import reason_lists, rejected_document, rejected_documents, scored_documents, utc_iso
-from shared.scoring.encoding import behaviour_columns, encode
+from shared.scoring.encoding import CONTEXT_FEATURES, behaviour_columns, encode, merchant_columns
 from shared.scoring.events import DEFAULT_BATCH_LIMITS, EventBatch, Limits, decode
+from shared.scoring.merchant_risk import MerchantReader, merchant_features
 from shared.scoring.model import FraudModel
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ def score_batch(
     limits: Limits = DEFAULT_BATCH_LIMITS,
     store: StateStore | None = None,
     write_state: bool = True,
+    merchant_store: MerchantReader | None = None,
 ) -> BatchResult:
     """Score a whole batch in one matrix; set aside every record (or envelope) that breaks the contract.
 
@@ -77,11 +79,12 @@ def score_batch(
     if not valid.positions:
         return BatchResult(rejected=rejected_documents(batch, slots, valid.rejections, stamp, model.version))
 
-    features, valid, account_history = features_with_state(valid, t_ms, store, stamp, write_state)
+    features, valid, t_ms, account_history = features_with_state(valid, t_ms, store, stamp, write_state)
     rejected = rejected_documents(batch, slots, valid.rejections, stamp, model.version)
     if not valid.positions:
         return BatchResult(rejected=rejected)
-    x = encode({**valid.numbers, **behaviour_columns(features)}, model.spec)
+    risk, merchant_history = merchant_features(valid.merchant_ids, t_ms, merchant_store, model.merchant_delay_days)
+    x = encode({**valid.numbers, **behaviour_columns(features), **merchant_columns(risk)}, model.spec)
     probabilities = model.predict_proba(x)
     # Compared in float64, as `probability >= threshold` reads on the stored document.
     flagged = probabilities.astype(np.float64) >= model.threshold
@@ -98,17 +101,19 @@ def score_batch(
     # The features each payment was scored with, on its document: what an analyst (or a replay
     # check) reads back. Reasons go in last: a document holding a list or dict is tracked by the
     # garbage collector, and every collection triggered before this point would walk them all.
-    names = behaviour.FEATURES
-    rows = features.tolist()
+    names = CONTEXT_FEATURES
+    rows = np.hstack([features, risk]).tolist()
     next_reasons = iter(explained).__next__
+    delay = model.merchant_delay_days
     for doc, is_flagged, row in zip(docs, flagged_list, rows, strict=True):
         values = dict(zip(names, row, strict=True))
         doc["account_history"] = account_history
+        doc["merchant_history"] = merchant_history
         doc["behaviour"] = values
         if is_flagged:
             reasons = next_reasons()
             for reason in reasons:
-                reason["text"] = behaviour.describe(reason["field"], values, doc)
+                reason["text"] = behaviour.describe(reason["field"], values, doc, delay)
             doc["reasons"] = reasons
         else:
             doc["reasons"] = []

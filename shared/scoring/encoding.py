@@ -4,7 +4,8 @@ The layout follows the seed's recipe, in this column order:
 one-hot `month, day_of_week, category_recipient, transaction_method` (categories from the contract),
 ordinal `transaction_type`, standardised `amount, old_balance, income`, passthrough
 `credit, marital_status, children, foreign_transaction`; then the behavioural features of
-`shared/behaviour/features.py` as they are (`behaviour.FEATURES` order). When the columns carry no
+`shared/behaviour/features.py` as they are (`behaviour.FEATURES` order), then the merchant's risk
+(`shared/behaviour/merchants.py`; zeros, "nothing known", when absent). When the columns carry no
 behavioural features (a caller without account history), they are filled with the values of an
 account's first payment, which the model saw in training: "history unknown" is scored, not refused.
 
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from shared.behaviour import features as behaviour
+from shared.behaviour import merchants
 from shared.contract import schema as c
 
 ONE_HOT_WIDTHS: tuple[int, ...] = tuple(len(c.CATEGORIES[f]) for f in c.ONE_HOT_FIELDS)
@@ -32,7 +34,10 @@ PASSTHROUGH_START = CONTINUOUS_COLUMNS.stop
 BEHAVIOUR_START = PASSTHROUGH_START + len(c.PASSTHROUGH_FIELDS)
 N_STATIC_FEATURES = BEHAVIOUR_START
 """The seed's columns: the static model, and the first part of every matrix."""
-N_FEATURES = BEHAVIOUR_START + len(behaviour.FEATURES)
+CONTEXT_FEATURES = (*behaviour.FEATURES, *merchants.FEATURES)
+"""What the seed's fields cannot say: the account's behaviour, then its merchant's risk, in matrix order."""
+MERCHANT_START = BEHAVIOUR_START + len(behaviour.FEATURES)
+N_FEATURES = BEHAVIOUR_START + len(CONTEXT_FEATURES)
 
 
 def feature_names() -> list[str]:
@@ -41,7 +46,7 @@ def feature_names() -> list[str]:
     names.append(c.LABEL_ENCODED_FIELD)
     names.extend(c.CONTINUOUS_FIELDS)
     names.extend(c.PASSTHROUGH_FIELDS)
-    names.extend(behaviour.FEATURES)
+    names.extend(CONTEXT_FEATURES)
     return names
 
 
@@ -51,7 +56,7 @@ def source_fields() -> list[str]:
     fields.append(c.LABEL_ENCODED_FIELD)
     fields.extend(c.CONTINUOUS_FIELDS)
     fields.extend(c.PASSTHROUGH_FIELDS)
-    fields.extend(behaviour.FEATURES)
+    fields.extend(CONTEXT_FEATURES)
     return fields
 
 
@@ -103,13 +108,22 @@ def encode(columns: Mapping[str, Sequence[Any] | np.ndarray], spec: FeatureSpec)
         for j, name in enumerate(behaviour.FEATURES):
             x[:, BEHAVIOUR_START + j] = np.asarray(columns[name], dtype=np.float64)
     else:
-        x[:, BEHAVIOUR_START:] = behaviour.no_history(columns)
+        x[:, BEHAVIOUR_START:MERCHANT_START] = behaviour.no_history(columns)
+    # Without merchant features the columns stay 0: no labels known for the merchant, as for a new one.
+    if all(name in columns for name in merchants.FEATURES):
+        for j, name in enumerate(merchants.FEATURES):
+            x[:, MERCHANT_START + j] = np.asarray(columns[name], dtype=np.float64)
     return x
 
 
 def behaviour_columns(values: np.ndarray) -> dict[str, np.ndarray]:
     """Behavioural features (rows x `behaviour.FEATURES`, as `behaviour` computes them) as `encode`'s columns."""
     return {name: values[:, j] for j, name in enumerate(behaviour.FEATURES)}
+
+
+def merchant_columns(values: np.ndarray) -> dict[str, np.ndarray]:
+    """Merchant features (rows x `merchants.FEATURES`) as `encode`'s columns."""
+    return {name: values[:, j] for j, name in enumerate(merchants.FEATURES)}
 
 
 def transactions_to_columns(transactions: Sequence[c.Transaction]) -> dict[str, list[Any]]:

@@ -21,6 +21,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from shared.behaviour import merchants
 from shared.scoring.encoding import N_FEATURES, FeatureSpec, source_fields
 from shared.scoring.explain import ShapTables, build_tables
 
@@ -59,6 +60,9 @@ class FraudModel:
     threshold: float
     version: str
     metadata: dict[str, Any]
+    merchant_delay_days: int = merchants.DEFAULT_DELAY_DAYS
+    """Whole days a label must have been known before it counts for merchant risk: the delay the model
+    was trained with (metadata `merchant_risk.delay_days`), so serving computes what training did."""
     shap: ShapTables | None = None
     """Tables of the booster's trees: exact SHAP (None falls back to XGBoost's `pred_contribs`) and,
     when they hold leaf values, the prediction itself (otherwise the booster's `inplace_predict`)."""
@@ -85,6 +89,12 @@ class FraudModel:
 
 
 _FIELD_NAMES: Final = np.asarray(FIELDS, dtype=object)
+PERSONAL_FIELDS: Final = ("income", "credit", "marital_status", "children")
+"""Who the customer is, never a reason to flag a payment: an analyst cannot act on it, and a flag "because
+married with children" would be discrimination in words. They stay model inputs (the seed's contract
+and every baseline read them, and they scale what is usual for an account: an amount large for one
+income is not for another), but `ranked` never names them."""
+_NOT_REASONS: Final = np.array([field in PERSONAL_FIELDS for field in FIELDS], dtype=bool)
 
 
 def ranked(contributions: np.ndarray, top: int = 3) -> tuple[list[list[str]], list[list[float]]]:
@@ -92,7 +102,9 @@ def ranked(contributions: np.ndarray, top: int = 3) -> tuple[list[list[str]], li
 
     Rank-major, so callers can walk all rows' first, second and third reasons without a list per
     row. Callers keep the positive ones only: a field pushing toward "not fraud" is no reason to flag.
+    `PERSONAL_FIELDS` rank last with no contribution, so they are never kept.
     """
+    contributions = np.where(_NOT_REASONS, -np.inf, contributions)
     order = np.argsort(-contributions, axis=1, kind="stable")[:, :top]
     values = np.take_along_axis(contributions, order, axis=1)
     return _FIELD_NAMES[order].T.tolist(), values.T.tolist()
@@ -192,10 +204,21 @@ def load_model(model_dir: Path, threshold_override: float | None = None) -> Frau
     try:
         threshold = float(metadata["threshold"]) if threshold_override is None else threshold_override
         version = str(metadata["version"])
-    except (KeyError, TypeError, ValueError) as exc:
+        delay = metadata.get("merchant_risk", {}).get("delay_days", merchants.DEFAULT_DELAY_DAYS)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ModelIntegrityError(f"model metadata {meta_path} has no usable threshold or version: {exc}") from None
+    if type(delay) is not int or not 0 <= delay <= merchants.MAX_DELAY_DAYS:
+        raise ModelIntegrityError(f"model metadata {meta_path} has an unusable merchant_risk.delay_days {delay!r}")
     logger.info("loaded fraud model %s (threshold %.4f, sha256 %s)", version, threshold, actual[:12])
-    return FraudModel(booster=booster, spec=spec, threshold=threshold, version=version, metadata=metadata, shap=shap)
+    return FraudModel(
+        booster=booster,
+        spec=spec,
+        threshold=threshold,
+        version=version,
+        metadata=metadata,
+        merchant_delay_days=delay,
+        shap=shap,
+    )
 
 
 class LazyModel:

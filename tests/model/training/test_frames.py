@@ -18,6 +18,7 @@ from model.training.frames import (
 from shared.behaviour import features as behaviour
 from shared.contract import schema as contract
 from shared.generation.generator import TransactionGenerator
+from shared.scoring import encoding as features
 
 pytestmark = pytest.mark.unit
 
@@ -26,7 +27,7 @@ def test_raw_frame_holds_contract_values() -> None:
     """The reference pipeline sees category strings and months 1..12, not generator codes, then behaviour."""
     columns = TransactionGenerator(fraud_rate=0.10, seed=1).columns(200)
     frame = raw_frame(columns)
-    assert list(frame.columns) == [*contract.FEATURE_FIELDS, *behaviour.FEATURES]
+    assert list(frame.columns) == [*contract.FEATURE_FIELDS, *features.CONTEXT_FEATURES]
     assert set(frame["month"]) <= set(contract.MONTHS)
     assert set(frame["day_of_week"]) <= set(contract.DAYS_OF_WEEK)
     assert set(frame["transaction_type"]) <= set(contract.TRANSACTION_TYPES)

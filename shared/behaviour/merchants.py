@@ -1,0 +1,204 @@
+"""Merchant risk from confirmed labels, delayed as labels really are: one definition for training and serving.
+
+A payment's merchant features count the labels of its merchant (the terminal or payee it goes to)
+that became known more than `delay_days` whole UTC days before the payment's own day, over the 1, 7
+and 30 days before that cut-off: how many labelled payments, and the share confirmed as fraud. The
+ULB handbook's terminal features are this definition with every label known at its transaction's
+time and a 7-day delay (its "delay period"): a bank learns outcomes late, so a model that reads
+fresher labels in training than serving will ever have is measured on a leak.
+
+Whole days, counted as integers (`days.py`), make the features a pure function of the labels with
+known day < payment day - delay, whatever order they arrived in. Serving reads each merchant's day
+totals from its state (`MerchantState`, built by the label aggregation from the `labels` container,
+one known day at a time once the day is over: `shared/labels/`); training builds the same totals
+from the labelled rows. A label's known time is when the outcome reached the app: the later of the
+time the client says it became known and the time it was recorded, so a label sent late never
+changes the features of payments already scored (exact under replays while the aggregation runs
+within `delay_days` of a day's end).
+
+Payments without a merchant, and merchants without labels, get zero counts and a zero fraud share:
+"nothing known", which training sees for every new merchant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from itertools import pairwise
+from typing import Any, Final
+
+import numpy as np
+
+from shared.behaviour import days
+
+DEFAULT_DELAY_DAYS: Final = 7
+"""Days between a label becoming known and its use (MERCHANT_RISK_DELAY_DAYS), the handbook's delay."""
+MAX_DELAY_DAYS: Final = 60
+STATE_VERSION: Final = 1
+KEEP_DAYS: Final = MAX_DELAY_DAYS + max(days.WINDOWS_DAYS) + 2
+"""Known days a merchant state keeps back from its newest: the longest window after the longest delay."""
+STATE_FIELDS: Final = ("day", "n", "fraud")
+"""Per known day (`days.day_number`): labels that became known that day, and how many said fraud."""
+
+FEATURES: Final = tuple(f"merchant_{what}_{w}d" for w in days.WINDOWS_DAYS for what in ("labelled", "fraud_rate"))
+"""Labelled payments of the merchant and their fraud share, per window, as model columns."""
+
+
+def empty_totals() -> days.DayTotals:
+    z = np.zeros(0, dtype=np.int64)
+    return days.DayTotals.sorted(z, z, z)
+
+
+def label_totals(merchant_code: np.ndarray, known_ms: np.ndarray, fraud: np.ndarray) -> days.DayTotals:
+    """Day totals of labels (merchant code, known time, fraud 0/1): labels per known day and frauds among them."""
+    code = np.asarray(merchant_code, dtype=np.int64)
+    fraud = np.asarray(fraud, dtype=np.int64)
+    return days.DayTotals.of(code, days.day_number(known_ms), np.ones(code.size, dtype=np.int64), fraud)
+
+
+def from_totals(totals: days.DayTotals, merchant_code: np.ndarray, t_ms: np.ndarray, delay_days: int) -> np.ndarray:
+    """`FEATURES` of payments (merchant code, event time; code < 0: no merchant) from label day totals."""
+    code = np.asarray(merchant_code, dtype=np.int64)
+    day = days.day_number(t_ms)
+    out = np.zeros((code.size, len(FEATURES)), dtype=np.float64)
+    known = code >= 0
+    if not known.any() or totals.key.size == 0:
+        return out
+    for j, w in enumerate(days.WINDOWS_DAYS):
+        n, fraud = totals.sums(np.where(known, code, 0), day, delay_days + w, delay_days)
+        n = np.where(known, n, 0)
+        fraud = np.where(known, fraud, 0)
+        out[:, 2 * j] = n
+        out[:, 2 * j + 1] = np.where(n > 0, fraud / np.maximum(n, 1), 0.0)
+    return out
+
+
+def merchant_codes(merchant_ids: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, list[Any]]:
+    """(a code per row, -1 where there is no merchant; the merchants in code order)."""
+    code_of: dict[Any, int] = {}
+    codes = np.fromiter(
+        (-1 if m is None or m == "" else code_of.setdefault(m, len(code_of)) for m in merchant_ids),
+        dtype=np.int64,
+        count=len(merchant_ids),
+    )
+    return codes, list(code_of)
+
+
+def replay(
+    merchant_ids: Sequence[Any] | np.ndarray,
+    t_ms: np.ndarray,
+    label_merchants: Sequence[Any] | np.ndarray,
+    label_known_ms: np.ndarray,
+    label_fraud: np.ndarray,
+    delay_days: int = DEFAULT_DELAY_DAYS,
+) -> np.ndarray:
+    """Merchant features of every payment of a history from a set of labels (training).
+
+    In training, the labelled rows are both the payments and the labels: a row's label counts for
+    later payments once its known time is `delay_days` whole days before theirs.
+    """
+    codes, merchants = merchant_codes(np.concatenate([np.asarray(merchant_ids, dtype=object), label_merchants]))
+    n = len(merchant_ids)
+    pay_code, label_code = codes[:n], codes[n:]
+    has = label_code >= 0
+    totals = label_totals(label_code[has], np.asarray(label_known_ms)[has], np.asarray(label_fraud)[has])
+    del merchants
+    return from_totals(totals, pay_code, np.asarray(t_ms, dtype=np.int64), delay_days)
+
+
+# --- serving: merchant states in, features out ------------------------------------------------
+
+
+def usable_state(raw: object) -> dict[str, Any] | None:
+    """A stored merchant state if it has this version's shape and sane values; None otherwise (no labels known)."""
+    if type(raw) is not dict or raw.get("v") != STATE_VERSION:
+        return None
+    columns = [raw.get(name) for name in STATE_FIELDS]
+    if any(type(col) is not list for col in columns):
+        return None
+    day: list[Any] = raw["day"]
+    n: list[Any] = raw["n"]
+    fraud: list[Any] = raw["fraud"]
+    if len(day) > KEEP_DAYS or len(n) != len(day) or len(fraud) != len(day):
+        return None
+    if not all(type(v) is int for col in (day, n, fraud) for v in col):
+        return None
+    if not all(0 <= d < 1 << 22 for d in day) or any(a >= b for a, b in pairwise(day)):
+        return None
+    if not all(0 <= f <= k and k <= 1 << 40 for k, f in zip(n, fraud, strict=True)):
+        return None
+    return raw
+
+
+def features_from_states(
+    merchant_ids: Sequence[str | None], t_ms: np.ndarray, states: Mapping[str, Mapping[str, Any]], delay_days: int
+) -> np.ndarray:
+    """`FEATURES` of a batch's payments from their merchants' states (a merchant without one: nothing known)."""
+    codes, merchants = merchant_codes(merchant_ids)
+    key_parts: list[np.ndarray] = []
+    a_parts: list[np.ndarray] = []
+    b_parts: list[np.ndarray] = []
+    for code, merchant in enumerate(merchants):
+        state = states.get(merchant)
+        if not state or not state["day"]:
+            continue
+        day = np.asarray(state["day"], dtype=np.int64)
+        key_parts.append(day + code * (1 << 22))
+        a_parts.append(np.asarray(state["n"], dtype=np.int64))
+        b_parts.append(np.asarray(state["fraud"], dtype=np.int64))
+    if not key_parts:
+        return np.zeros((len(merchant_ids), len(FEATURES)), dtype=np.float64)
+    # States are per merchant with ascending days, and codes ascend: the concatenation is sorted.
+    totals = days.DayTotals.sorted(np.concatenate(key_parts), np.concatenate(a_parts), np.concatenate(b_parts))
+    return from_totals(totals, codes, np.asarray(t_ms, dtype=np.int64), delay_days)
+
+
+def merged_state(
+    state: Mapping[str, Any] | None, known_day: int, n: int, fraud: int, *, through: int | None = None
+) -> dict[str, Any]:
+    """A merchant state with one known day's label totals set (not added: applying a day twice changes nothing).
+
+    Days older than `KEEP_DAYS` before the newest go. `through` records the last known day the
+    aggregation has applied to this merchant.
+    """
+    day = list(state["day"]) if state else []
+    n_list = list(state["n"]) if state else []
+    fraud_list = list(state["fraud"]) if state else []
+    at = int(np.searchsorted(np.asarray(day, dtype=np.int64), known_day)) if day else 0
+    if at < len(day) and day[at] == known_day:
+        n_list[at], fraud_list[at] = n, fraud
+    else:
+        day.insert(at, known_day)
+        n_list.insert(at, n)
+        fraud_list.insert(at, fraud)
+    first = int(np.searchsorted(np.asarray(day, dtype=np.int64), day[-1] - KEEP_DAYS + 1))
+    out: dict[str, Any] = {
+        "v": STATE_VERSION,
+        "day": day[first:],
+        "n": n_list[first:],
+        "fraud": fraud_list[first:],
+    }
+    out["through"] = max(known_day, int(state.get("through", known_day)) if state else known_day)
+    if through is not None:
+        out["through"] = through
+    return out
+
+
+# --- reasons in an analyst's words --------------------------------------------------------------
+
+
+def describe(field: str, features: Mapping[str, float], delay_days: int = DEFAULT_DELAY_DAYS) -> str:
+    """One merchant-risk reason in words: confirmed frauds at the merchant in a window, from labels delay days old."""
+    for w in days.WINDOWS_DAYS:
+        if field in (f"merchant_labelled_{w}d", f"merchant_fraud_rate_{w}d"):
+            n = int(features.get(f"merchant_labelled_{w}d", 0.0))
+            rate = float(features.get(f"merchant_fraud_rate_{w}d", 0.0))
+            frauds = round(rate * n)
+            span = "day" if w == 1 else f"{w} days"
+            if n == 0:
+                return f"merchant with no confirmed outcomes in the {span} up to {delay_days} days ago"
+            plural = "" if frauds == 1 else "s"
+            return (
+                f"merchant with {frauds} confirmed fraud{plural} among {n} labelled payments "
+                f"in the {span} up to {delay_days} days ago"
+            )
+    raise KeyError(field)
