@@ -9,12 +9,16 @@ accounts have a history to be judged against, and a test stretch later than the 
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+import orjson
 
 from model.training import labelled
 from model.training.labelled import LabelledHistory
@@ -135,3 +139,49 @@ def read_history_data(
     )
     auth = "account key" if key else "DefaultAzureCredential"
     return history_data(found, endpoint=endpoint, database=database, container=container, auth=auth, limit=limit)
+
+
+FILE_FORMATS: Final = {".jsonl": "json_lines", ".ndjson": "json_lines", ".json": "json_lines", ".parquet": "parquet"}
+"""What `--data FILE` reads, by suffix: JSON Lines (one labelled contract record per line) or Parquet."""
+
+
+def read_records(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of a JSON Lines or Parquet file; a line that is not a JSON object is yielded as is (and skipped)."""
+    kind = FILE_FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise TrainingDataError(f"{path}: unknown format; use one of {', '.join(sorted(FILE_FORMATS))}")
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        for batch in table.to_batches(65_536):
+            yield from batch.to_pylist()
+        return
+    with path.open("rb") as fh:
+        for line in fh:
+            if line.strip():
+                try:
+                    yield orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    yield {"<line>": "not JSON"}
+
+
+def file_data(path: Path) -> TrainingData:
+    """Labelled transactions in the contract read from a file (`--data FILE`), checked like history documents."""
+    if not path.is_file():
+        raise TrainingDataError(f"{path}: no such file")
+    found = labelled.history_columns(r for r in read_records(path) if isinstance(r, dict))
+    skipped = int(sum(found.skipped.values()))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    logger.info("read %d labelled records from %s (%d left out)", found.size, path, skipped)
+    source = {
+        "source": "file",
+        "file": path.name,
+        "format": FILE_FORMATS[path.suffix.lower()],
+        "sha256": digest,
+        "records_read": found.size + skipped,
+        "records_used": found.size,
+        "records_skipped": skipped,
+        "skipped_by_reason": dict(sorted(found.skipped.items())),
+    }
+    return TrainingData(columns=found.columns, source=source)

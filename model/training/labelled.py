@@ -20,6 +20,7 @@ import numpy as np
 
 from shared.behaviour.features import timestamps_ms
 from shared.contract import schema as c
+from shared.contract import timestamps
 from shared.scoring.encoding import transactions_to_columns
 
 logger = logging.getLogger(__name__)
@@ -37,20 +38,33 @@ class LabelledHistory:
         return len(self.columns["is_fraud"])
 
 
+LABEL_KNOWN_FIELD = "label_known_at"
+"""Optional on a labelled record: when its label became known (a contract timestamp, not before the
+payment's). Without it the label counts as known at the payment's own time, the handbook's assumption;
+merchant risk then uses it once the training delay has passed."""
+
+
 def history_columns(documents: Iterable[Mapping[str, Any]]) -> LabelledHistory:
     """Validate labelled documents and turn them into training columns."""
     kept: list[c.Transaction] = []
+    known_at: list[str | None] = []
     skipped: Counter[str] = Counter()
     for doc in documents:
+        record = dict(doc)
+        known = record.pop(LABEL_KNOWN_FIELD, None)
         try:
-            tx = c.validate(dict(doc))
+            tx = c.validate(record)
         except c.InvalidTransactionError as exc:
             skipped[f"{exc.rejection.field}:{exc.rejection.reason}"] += 1
             continue
         if tx.is_fraud is None:
             skipped["is_fraud:missing"] += 1
             continue
+        if known is not None and not (timestamps.is_valid(known)):
+            skipped[f"{LABEL_KNOWN_FIELD}:invalid_timestamp"] += 1
+            continue
         kept.append(tx)
+        known_at.append(known)
     raw = transactions_to_columns(kept)
     columns = {
         field: np.asarray(values, dtype=np.float64 if field in c.CONTINUOUS_FIELDS else np.int64)
@@ -61,6 +75,10 @@ def history_columns(documents: Iterable[Mapping[str, Any]]) -> LabelledHistory:
     # Identity and event time: the behavioural features replay each account's history in event time.
     columns["id"] = np.asarray([tx.id for tx in kept], dtype=object)
     columns["t_ms"] = timestamps_ms([tx.timestamp for tx in kept])
+    columns[c.MERCHANT_FIELD] = np.asarray([tx.merchant_id for tx in kept], dtype=object)
+    stated = timestamps_ms([k or tx.timestamp for k, tx in zip(known_at, kept, strict=True)])
+    # A label cannot be known before its payment happened: an earlier claim counts from the payment.
+    columns["known_ms"] = np.maximum(stated, columns["t_ms"])
     if skipped:
         logger.warning("left %d history documents out: %s", sum(skipped.values()), dict(skipped))
     return LabelledHistory(columns=columns, skipped=skipped)

@@ -36,7 +36,15 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from model.training import baselines, references, report
 from model.training.artifact import write_artifacts
 from model.training.baselines import BaselineResult
-from model.training.data import MIN_ROWS, TrainingData, TrainingDataError, generated_data, read_history_data
+from model.training.data import (
+    FILE_FORMATS,
+    MIN_ROWS,
+    TrainingData,
+    TrainingDataError,
+    file_data,
+    generated_data,
+    read_history_data,
+)
 from model.training.evaluate import FloatArray, IntArray, choose_threshold, evaluate
 from model.training.frames import NO_HISTORY_SHARE, split_rows, with_behaviour
 from model.training.pipeline import Hyperparameters, build_pipeline
@@ -255,6 +263,13 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=DEFAULT_REVIEW_COST,
         help="cost of reviewing one false alarm, in the amount's currency units",
     )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        metavar="FILE",
+        help="train on labelled transactions in the contract from a file instead of generating: JSON Lines "
+        "(.jsonl, .ndjson, .json: one record per line) or Parquet (.parquet); see README: Train on your own data",
+    )
     history = parser.add_argument_group(
         "retraining from history", "read labelled transactions from a Cosmos DB container instead of generating"
     )
@@ -274,7 +289,14 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     history.add_argument("--history-limit", type=int, metavar="N", help="read at most N documents")
     args = parser.parse_args(argv)
-    if args.history_endpoint is None:
+    if args.data is not None:
+        if args.history_endpoint is not None or args.samples is not None:
+            parser.error("--data reads a file: it cannot be combined with --history-endpoint or --samples")
+        if not args.data.is_file():
+            parser.error(f"--data {args.data}: no such file")
+        if args.data.suffix.lower() not in FILE_FORMATS:
+            parser.error(f"--data {args.data}: the name must end in one of {', '.join(sorted(FILE_FORMATS))}")
+    elif args.history_endpoint is None:
         if args.samples is None:
             args.samples = DEFAULT_SAMPLES
         if args.samples < MIN_ROWS:
@@ -292,7 +314,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def load_data(args: argparse.Namespace) -> TrainingData:
-    """Generate the training data, or read it from the Cosmos DB history container the arguments name."""
+    """Generate the training data, or read it from the file or the Cosmos DB history container the arguments name."""
+    if args.data is not None:
+        return file_data(args.data)
     if args.history_endpoint is None:
         return generated_data(args.samples, args.seed)
     return read_history_data(
@@ -329,7 +353,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             if done >= total:
                 iterations.pop().close()
 
-        data = load_data(args)
+        try:
+            data = load_data(args)
+        except TrainingDataError as exc:
+            raise SystemExit(f"cannot train: {exc}") from None
         advance("data")
         try:
             result = train(
