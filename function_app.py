@@ -9,6 +9,7 @@ import azure.functions as func
 
 from functions import eventhub_time
 from functions.generate import bp as generate_bp
+from functions.labels import bp as labels_bp
 from functions.publish import bp as publish_bp
 from functions.score import bp as score_bp
 from functions.score_http import bp as score_http_bp
@@ -36,3 +37,4 @@ app.register_functions(generate_bp)
 app.register_functions(score_bp)
 app.register_functions(publish_bp)
 app.register_functions(score_http_bp)
+app.register_functions(labels_bp)

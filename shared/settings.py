@@ -14,11 +14,14 @@ from functools import cache
 from pathlib import Path
 
 from shared import caches
+from shared.behaviour import merchants
 
 KEY_VAULT_REFERENCE_PREFIX = "@Microsoft.KeyVault("
 EVENT_HUBS_MAX_EVENT_BYTES = 1_048_576
 """The largest event a Standard or Premium Event Hubs namespace accepts (1 MB): the ceiling for envelopes."""
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model"
+STORES = ("cosmos", "memory", "off")
+"""Where a state store keeps its documents (BEHAVIOUR_STATE, LABEL_STORE, MERCHANT_STATE)."""
 
 
 class SettingsError(ValueError):
@@ -131,6 +134,23 @@ class Settings:
     profiles_container: str = "profiles"
     """The container of per-account states, partition key /account_id (COSMOS_PROFILES_CONTAINER)."""
 
+    # Confirmed outcomes and merchant risk (shared/labels/, shared/behaviour/merchant_store.py)
+    merchant_risk_delay_days: int = merchants.DEFAULT_DELAY_DAYS
+    """Whole days between a label becoming known and its use in merchant features (MERCHANT_RISK_DELAY_DAYS,
+    0..`merchants.MAX_DELAY_DAYS`, default 7 as the ULB handbook's delay period)."""
+    label_store: str = "cosmos"
+    """Where POST /api/labels keeps labels (LABEL_STORE): `cosmos` (the `labels` container), `memory` (this
+    process: local runs) or `off` (the endpoint answers 503 `label_store_off`). Unset: as BEHAVIOUR_STATE."""
+    merchant_state: str = "cosmos"
+    """Where merchant risk states live (MERCHANT_STATE): `cosmos` (the `merchants` container), `memory` or
+    `off` (every merchant scored as unlabelled). Unset: as BEHAVIOUR_STATE, so a local run with memory
+    behaviour keeps its merchants in memory too."""
+    labels_container: str = "labels"
+    """The container of labels, partition key /id = transaction id (COSMOS_LABELS_CONTAINER)."""
+    merchants_container: str = "merchants"
+    """The container of merchant states and the aggregation's progress, partition key /id
+    (COSMOS_MERCHANTS_CONTAINER)."""
+
     # Publishing
     powerbi_push_url: str | None = None
     """Push URL of the Power BI streaming/push dataset; unset disables publishing (POWERBI_PUSH_URL)."""
@@ -152,6 +172,7 @@ class Settings:
         model_dir = _optional_str(env, "MODEL_DIR")
         push_url = _optional_str(env, "POWERBI_PUSH_URL")
         unresolved = push_url is not None and push_url.startswith(KEY_VAULT_REFERENCE_PREFIX)
+        behaviour_state = _choice(env, "BEHAVIOUR_STATE", STORES, "cosmos")
         return cls(
             max_generate_count=_int(env, "GENERATE_MAX_COUNT", 1000, 1, 100_000),
             fraud_rate=0.10 if fraud_rate is None else fraud_rate,
@@ -169,9 +190,16 @@ class Settings:
             event_time_max_early_hours=_int(env, "EVENT_TIME_MAX_EARLY_HOURS", 8784, 0, 876_000),
             score_api_reason_figures=_choice(env, "SCORE_API_REASON_FIGURES", ("off", "on"), "off") == "on",
             fast_enqueued_time=_choice(env, "ENQUEUED_TIME_PARSER", ("fast", "library"), "fast") == "fast",
-            behaviour_state=_choice(env, "BEHAVIOUR_STATE", ("cosmos", "memory", "off"), "cosmos"),
+            behaviour_state=behaviour_state,
             cosmos_database=_optional_str(env, "COSMOS_DATABASE") or "fraud",
             profiles_container=_optional_str(env, "COSMOS_PROFILES_CONTAINER") or "profiles",
+            merchant_risk_delay_days=_int(
+                env, "MERCHANT_RISK_DELAY_DAYS", merchants.DEFAULT_DELAY_DAYS, 0, merchants.MAX_DELAY_DAYS
+            ),
+            label_store=_choice(env, "LABEL_STORE", STORES, behaviour_state),
+            merchant_state=_choice(env, "MERCHANT_STATE", STORES, behaviour_state),
+            labels_container=_optional_str(env, "COSMOS_LABELS_CONTAINER") or "labels",
+            merchants_container=_optional_str(env, "COSMOS_MERCHANTS_CONTAINER") or "merchants",
             powerbi_push_url=None if unresolved else push_url,
             powerbi_url_unresolved=unresolved,
             powerbi_timeout_s=10.0 if timeout is None else timeout,

@@ -34,13 +34,15 @@ def _binding(function: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def test_app_indexes_every_stage() -> None:
-    """The engine indexes and loads five functions, each with an explicit name, from the four blueprints."""
+    """The engine indexes and loads seven functions, each with an explicit name, from the five blueprints."""
     assert set(_functions()) == {
         "GenerateTransactions",
         "GenerateTransactionsOnTimer",
         "ScoreTransactions",
         "PublishToPowerBI",
         "ScoreRequest",
+        "RecordLabels",
+        "AggregateLabels",
     }
 
 
@@ -143,7 +145,7 @@ def test_importing_the_app_reads_no_model() -> None:
         "print(len(function_app.app.get_functions()))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    assert out.stdout.strip() == "5"
+    assert out.stdout.strip() == "7"
 
 
 FIXTURE_APP = """
@@ -191,9 +193,9 @@ def test_engine_accepts_typing_list(tmp_path: Path) -> None:
 
 
 def test_this_app_passes_the_engine_check() -> None:
-    """`python -m devhost.worker` (what `make check` runs) loads this app's five functions in a fresh process."""
+    """`python -m devhost.worker` (what `make check` runs) loads this app's seven functions in a fresh process."""
     result = subprocess.run(
         [sys.executable, "-m", "devhost.worker"], capture_output=True, text=True, cwd=ROOT, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("5 functions indexed and loaded")
+    assert result.stdout.startswith("7 functions indexed and loaded")

@@ -1,0 +1,1 @@
+"""Confirmed outcomes (labels): their contract, their store, and their aggregation into merchant risk states."""
