@@ -15,6 +15,7 @@ import pandas as pd
 import sklearn
 import xgboost
 
+from shared.behaviour import days, merchants
 from shared.behaviour import features as behaviour
 from shared.scoring import encoding as features
 from shared.scoring.model import ARTIFACT_FORMAT, ARTIFACT_NAME, METADATA_NAME, sha256_of
@@ -69,6 +70,12 @@ def write_artifacts(result: TrainResult, out_dir: Path, training_seconds: float)
             "window": behaviour.WINDOW,
             "state_limit": behaviour.STATE_LIMIT,
             "horizon_days": behaviour.HORIZON_MS // behaviour.DAY_MS,
+        },
+        "merchant_risk": {
+            "features": list(merchants.FEATURES),
+            "windows_days": list(days.WINDOWS_DAYS),
+            "delay_days": result.merchant_delay_days,
+            "rule": "labels of the payment's merchant known on a UTC day before the payment's day minus delay_days",
         },
         "feature_importance": {
             "method": "mean |SHAP| per contract field (log-odds, one-hot columns folded) on the test split",

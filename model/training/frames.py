@@ -14,6 +14,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from model.training import protocol
 from model.training.data import TrainingDataError
 from model.training.evaluate import FloatArray, IntArray
 from shared.behaviour import features as behaviour
@@ -81,12 +82,42 @@ def without_history(columns: Mapping[str, np.ndarray], rows: np.ndarray) -> Colu
     return out
 
 
-def temporal_split(t_ms: np.ndarray) -> dict[str, IntArray]:
-    """Row indexes of the earliest 60% (train), the next 20% (validation) and the latest 20% (test) in event time."""
-    order = np.argsort(t_ms, kind="stable").astype(np.int64)
-    n = order.size
-    a, b = round(n * (1.0 - VALIDATION_SHARE - TEST_SHARE)), round(n * (1.0 - TEST_SHARE))
-    return {"train": order[:a], "validation": order[a:b], "test": order[b:]}
+def temporal_split(t_ms: np.ndarray, delay_days: int = merchants.DEFAULT_DELAY_DAYS) -> dict[str, IntArray]:
+    """Row indexes of the train, validation and test periods: whole days in event time, a delay after training.
+
+    The field's protocol (`protocol.py`): the days after the training period whose labels a bank
+    does not know yet when it trains (`delay_days`) are neither trained nor measured on; the days
+    after them are split into validation (threshold, hyperparameters) and test, in that order. Of
+    the days left once the delay is taken out, 60% train, 20% validate, 20% test.
+    """
+    t = np.asarray(t_ms, dtype=np.int64)
+    start = int(t.min()) // protocol.DAY_MS * protocol.DAY_MS
+    span_days = int((int(t.max()) - start) // protocol.DAY_MS) + 1
+    usable = span_days - delay_days
+    if usable < 3:
+        raise TrainingDataError(
+            f"the history spans {span_days} days: a {delay_days}-day delay leaves fewer than 3 days "
+            "for training, validation and test periods"
+        )
+    train_days = max(1, round(usable * (1.0 - VALIDATION_SHARE - TEST_SHARE)))
+    validation_days = max(1, round(usable * VALIDATION_SHARE))
+    test_days = max(1, usable - train_days - validation_days)
+    train_days = usable - validation_days - test_days
+    periods = protocol.period_split(
+        t, train_days=train_days, delay_days=delay_days, test_days=validation_days + test_days, start_ms=start
+    )
+    later = periods.test
+    in_validation = periods.day(t[later]) < train_days + delay_days + validation_days
+    return {"train": periods.train, "validation": later[in_validation], "test": later[~in_validation]}
+
+
+def period_days(index: Mapping[str, IntArray], t_ms: np.ndarray) -> dict[str, int]:
+    """Whole UTC days each period spans, as `temporal_split` cut them (0 for an empty one)."""
+    t = np.asarray(t_ms, dtype=np.int64)
+    return {
+        name: int((t[idx].max() // protocol.DAY_MS) - (t[idx].min() // protocol.DAY_MS) + 1) if idx.size else 0
+        for name, idx in index.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -100,17 +131,19 @@ class Splits:
     amounts: dict[str, FloatArray]
 
 
-def split_rows(columns: Mapping[str, np.ndarray], rng: np.random.Generator) -> Splits:
-    """Split in event time, withhold history from `NO_HISTORY_SHARE` of the training rows, and frame each split.
+def split_rows(
+    columns: Mapping[str, np.ndarray], rng: np.random.Generator, delay_days: int = merchants.DEFAULT_DELAY_DAYS
+) -> Splits:
+    """Split into periods in event time, withhold history from `NO_HISTORY_SHARE` of the training rows, frame each.
 
-    Raises `TrainingDataError` when a stretch of event time holds only one class.
+    Raises `TrainingDataError` when a period holds only one class.
     """
     label = np.asarray(columns["is_fraud"]).astype(np.int64)
-    index = temporal_split(np.asarray(columns["t_ms"]))
+    index = temporal_split(np.asarray(columns["t_ms"]), delay_days)
     for name, idx in index.items():
         frauds = int(label[idx].sum())
         if min(frauds, idx.size - frauds) == 0:
-            raise TrainingDataError(f"the {name} stretch of the history holds only one class")
+            raise TrainingDataError(f"the {name} period of the history holds only one class")
     split_columns = {name: {f: values[idx] for f, values in columns.items()} for name, idx in index.items()}
     withheld = rng.random(index["train"].size) < NO_HISTORY_SHARE
     split_columns["train"] = without_history(split_columns["train"], withheld)

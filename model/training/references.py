@@ -17,7 +17,6 @@ from model.training.data import TrainingData, more_history
 from model.training.evaluate import FloatArray, choose_threshold, evaluate
 from model.training.frames import NO_HISTORY_SHARE, Splits, raw_frame, with_behaviour, without_history
 from model.training.pipeline import Hyperparameters, build_pipeline
-from shared.behaviour import features as behaviour
 from shared.contract import schema as contract
 from shared.scoring import encoding as features
 
@@ -56,6 +55,7 @@ def with_more_history(
     multiple: int,
     review_cost: float,
     rng: np.random.Generator,
+    delay_days: int,
 ) -> tuple[dict[str, Any], FloatArray]:
     """Our model fitted on `multiple` times the training history (generated data only); also its test scores.
 
@@ -63,9 +63,9 @@ def with_more_history(
     history withheld from the same share; the threshold is chosen on the same validation rows.
     """
     until = int(splits.columns["validation"]["t_ms"][0])
-    extra = with_behaviour(more_history(data, multiple, seed, until))
+    extra = with_behaviour(more_history(data, multiple, seed, until), delay_days)
     extra = without_history(extra, rng.random(extra["t_ms"].size) < NO_HISTORY_SHARE)
-    keep = (*contract.FEATURE_FIELDS, *behaviour.FEATURES)
+    keep = (*contract.FEATURE_FIELDS, *features.CONTEXT_FEATURES)
     more = {f: np.concatenate([splits.columns["train"][f], extra[f]]) for f in keep}
     more_label = np.concatenate([splits.labels["train"], extra["is_fraud"].astype(np.int64)])
     started = time.perf_counter()

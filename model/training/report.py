@@ -26,6 +26,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 from model.training import references
 from model.training.baselines import BASELINES
 from model.training.evaluate import MAX_FPR
+from shared.behaviour import days, merchants
 from shared.behaviour import features as behaviour
 from shared.contract import schema as contract
 from shared.generation.fraud import TYPOLOGIES
@@ -128,6 +129,24 @@ _FEATURE_WORDS: Final = {
     "new_transaction_type": "first use of this channel (on site, online, ATM) in the window",
     "first_foreign": "a foreign payment when the window holds none",
     "balance_spent_last_hour": "share of the balance an hour ago spent since, this payment included",
+    **{
+        f"payments_prior_{w}d": f"payments of the account over the {w} whole UTC day{'s' if w > 1 else ''} "
+        "before this one's (stored as day totals, so they reach past the last 20 payments)"
+        for w in days.WINDOWS_DAYS
+    },
+    **{
+        f"mean_amount_prior_{w}d": f"their mean amount over the same {w} day{'s' if w > 1 else ''} (0 when none)"
+        for w in days.WINDOWS_DAYS
+    },
+    **{
+        f"merchant_labelled_{w}d": f"labelled payments of the merchant whose labels became known over {w} whole "
+        f"UTC day{'s' if w > 1 else ''} ending the delay before this payment's day"
+        for w in days.WINDOWS_DAYS
+    },
+    **{
+        f"merchant_fraud_rate_{w}d": f"the share of those {w}-day labels confirmed as fraud (0 when none)"
+        for w in days.WINDOWS_DAYS
+    },
 }
 
 
@@ -144,6 +163,11 @@ def _features_section(metadata: Mapping[str, Any]) -> list[str]:
         f"time (ties by id), the last {window.get('window', behaviour.WINDOW)} within "
         f"{window.get('horizon_days', 30)} days; never the future, never another account:",
         *(f"  - `{name}`: {_FEATURE_WORDS[name]}" for name in behaviour.FEATURES),
+        f"- Merchant risk (`shared/behaviour/merchants.py`), from confirmed labels of the payment's merchant "
+        f"(`merchant_id`) that became known at least {_delay(metadata)} whole days before the payment's day, as a "
+        "bank learns outcomes late (chargebacks, investigations); zeros for a payment without a merchant or a "
+        "merchant without labels:",
+        *(f"  - `{name}`: {_FEATURE_WORDS[name]}" for name in merchants.FEATURES),
         "- Never features: `id`, `timestamp`, `account_id` and the label `is_fraud`. Serving encodes with the same "
         "code (`shared/scoring/encoding.py`, `shared/behaviour/features.py`); training checks it against the "
         "scikit-learn pipeline "
@@ -153,6 +177,10 @@ def _features_section(metadata: Mapping[str, Any]) -> list[str]:
         f"on {_pct(float(metadata['training_data'].get('history_withheld_share', 0.0)), 0)} of training rows with "
         "their history withheld.",
     ]
+
+
+def _delay(metadata: Mapping[str, Any]) -> int:
+    return int(metadata.get("merchant_risk", {}).get("delay_days", merchants.DEFAULT_DELAY_DAYS))
 
 
 def _typology_section() -> list[str]:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+from sklearn.metrics import average_precision_score
 from sklearn.pipeline import Pipeline
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -46,8 +47,8 @@ from model.training.data import (
     read_history_data,
 )
 from model.training.evaluate import FloatArray, IntArray, choose_threshold, evaluate
-from model.training.frames import NO_HISTORY_SHARE, split_rows, with_behaviour
-from model.training.pipeline import Hyperparameters, build_pipeline
+from model.training.frames import NO_HISTORY_SHARE, Splits, period_days, split_rows, with_behaviour
+from model.training.pipeline import CANDIDATES, Hyperparameters, build_pipeline
 from model.training.report import OURS
 from model.training.runtime import (
     check_reasons_exact,
@@ -56,6 +57,7 @@ from model.training.runtime import (
     global_importance,
     runtime_booster,
 )
+from shared.behaviour import merchants
 from shared.loopback import is_loopback_url
 from shared.scoring import encoding as features
 from shared.scoring.model import ARTIFACT_FORMAT
@@ -109,6 +111,8 @@ class TrainResult:
     test_scores: dict[str, FloatArray]
     """Test-split probabilities per model: `OURS` first, then the baselines."""
     stage_seconds: dict[str, float]
+    merchant_delay_days: int = merchants.DEFAULT_DELAY_DAYS
+    """Whole days a label had been known before it counted for merchant risk; serving uses the same."""
 
 
 def train(
@@ -120,6 +124,7 @@ def train(
     progress: Callable[[str], None] | None = None,
     on_iteration: baselines.Iteration | None = None,
     reference_multiple: int = 0,
+    delay_days: int = merchants.DEFAULT_DELAY_DAYS,
 ) -> TrainResult:
     """Replay behaviour, split in time, fit, choose the threshold, evaluate, verify, explain, compare; no file I/O.
 
@@ -128,7 +133,6 @@ def train(
     `reference_multiple` > 1 also fits the same model on that many times more generated history
     (generated data only). Raises `TrainingDataError` when the data is too small or one-sided to split.
     """
-    params = params or Hyperparameters()
     stage_seconds: dict[str, float] = {}
     clock = [time.perf_counter()]
 
@@ -140,16 +144,18 @@ def train(
             progress(stage)
 
     data.check_splittable()
-    columns = with_behaviour(data.columns)
+    columns = with_behaviour(data.columns, delay_days)
     label = np.asarray(columns["is_fraud"]).astype(np.int64)
     done("behaviour")
 
     # One generator for every random draw, in a fixed order, so a seed gives the same run.
     rng = np.random.default_rng(seed)
-    splits = split_rows(columns, rng)
+    splits = split_rows(columns, rng, delay_days)
     labels, amounts = splits.labels, splits.amounts
     done("split")
 
+    search = choose_hyperparameters(splits, seed) if params is None else [(params, None)]
+    params = search[0][0]
     pipeline = build_pipeline(params, seed)
     pipeline.fit(splits.frames["train"], labels["train"])
     scaler = pipeline.named_steps["features"].named_transformers_["scale"]
@@ -192,7 +198,7 @@ def train(
     if reference_multiple > 1 and data.source.get("source") == "generator":
         key = references.more_history_key(reference_multiple)
         measured[key], test_scores[key] = references.with_more_history(
-            data, splits, params, seed, reference_multiple, review_cost, rng
+            data, splits, params, seed, reference_multiple, review_cost, rng, delay_days
         )
     done("reference")
 
@@ -221,13 +227,27 @@ def train(
             "chosen_on": "validation",
         },
         metrics=metrics,
-        hyperparameters={**asdict(params), "tree_method": "hist", "objective": "binary:logistic", "seed": seed},
+        hyperparameters={
+            **asdict(params),
+            "tree_method": "hist",
+            "objective": "binary:logistic",
+            "seed": seed,
+            "chosen_on": "validation (average precision); the test period is never looked at to choose",
+            "candidates": [
+                {**asdict(p), "validation_average_precision": None if ap is None else round(ap, 4)} for p, ap in search
+            ],
+        },
         training_data={
             **data.source,
             "n_samples": int(label.size),
             "observed_fraud_rate": float(label.mean()),
-            "split": "in event time: the earliest 60% of payments train, the next 20% validate, the latest 20% test",
+            "split": f"by whole UTC days in event time: a training period, a {delay_days}-day delay whose labels are "
+            "not known yet at training (neither trained nor measured on), then a validation and a test period; of "
+            "the days left once the delay is out, 60% train, 20% validate, 20% test",
             "split_sizes": {name: int(idx.size) for name, idx in splits.index.items()},
+            "split_days": period_days(splits.index, np.asarray(columns["t_ms"])),
+            "delay_days": delay_days,
+            "delay_rows": int(label.size - sum(idx.size for idx in splits.index.values())),
             "split_stretches": stretches,
             "history_withheld_share": NO_HISTORY_SHARE,
             "accounts_seen": int(np.unique(np.asarray(columns.get("account_id", columns["account"]))).size),
@@ -239,7 +259,23 @@ def train(
         test_label=labels["test"],
         test_scores=test_scores,
         stage_seconds=stage_seconds,
+        merchant_delay_days=delay_days,
     )
+
+
+def choose_hyperparameters(splits: Splits, seed: int) -> list[tuple[Hyperparameters, float | None]]:
+    """Every candidate in `CANDIDATES` with its validation average precision, best first (ties: the earlier).
+
+    Fitted on the training period, compared on the validation period only: the test period stays
+    unseen until the chosen model is measured, as the field's protocol asks.
+    """
+    scored: list[tuple[Hyperparameters, float | None]] = []
+    for candidate in CANDIDATES:
+        pipeline = build_pipeline(candidate, seed)
+        pipeline.fit(splits.frames["train"], splits.labels["train"])
+        proba = pipeline.predict_proba(splits.frames["validation"])[:, 1]
+        scored.append((candidate, float(average_precision_score(splits.labels["validation"], proba))))
+    return sorted(scored, key=lambda item: -(item[1] or 0.0))
 
 
 def _iso(t_ms: int) -> str:
@@ -262,6 +298,15 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=float,
         default=DEFAULT_REVIEW_COST,
         help="cost of reviewing one false alarm, in the amount's currency units",
+    )
+    parser.add_argument(
+        "--merchant-delay-days",
+        type=int,
+        default=merchants.DEFAULT_DELAY_DAYS,
+        metavar="DAYS",
+        help="whole days between a label becoming known and its use in merchant risk, and the gap between the "
+        "training and validation periods (default %(default)s, the ULB handbook's delay); serving uses the "
+        "model's own",
     )
     parser.add_argument(
         "--data",
@@ -310,6 +355,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             parser.error(f"--history-limit must be at least {MIN_ROWS}")
     if args.review_cost <= 0:
         parser.error("--review-cost must be positive")
+    if not 0 <= args.merchant_delay_days <= merchants.MAX_DELAY_DAYS:
+        parser.error(f"--merchant-delay-days must be within 0..{merchants.MAX_DELAY_DAYS}")
     return args
 
 
@@ -366,6 +413,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 progress=advance,
                 on_iteration=iteration,
                 reference_multiple=args.reference_multiple,
+                delay_days=args.merchant_delay_days,
             )
         except TrainingDataError as exc:
             raise SystemExit(f"cannot train: {exc}") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from model.training.artifact import REFERENCE_PIPELINE_NAME
 from model.training.baselines import BASELINES, LOGISTIC_MAX_ITER
 from model.training.data import generated_data
 from model.training.labelled import LabelledHistory
+from model.training.pipeline import CANDIDATES, Hyperparameters
 from model.training.report import MODEL_CARD_NAME, PLOT_NAMES, PLOTS_DIR
 from model.training.train import DEFAULT_OUT_DIR, HISTORY_KEY_VARIABLE, STAGES, TrainResult, main, train
 from shared.behaviour import features as behaviour
@@ -52,9 +54,21 @@ def test_threshold_and_metrics(small: TrainResult) -> None:
 
 
 def test_split_is_temporal(small: TrainResult) -> None:
-    """Train, validation and test are consecutive stretches of event time, in that order."""
+    """Train, validation and test are periods of event time in that order, a delay of at least 7 days after train."""
     stretches = small.training_data["split_stretches"]
     assert stretches["train"][1] <= stretches["validation"][0] <= stretches["validation"][1] <= stretches["test"][0]
+    gap = datetime.fromisoformat(stretches["validation"][0]) - datetime.fromisoformat(stretches["train"][1])
+    assert gap.days >= 7
+
+
+def test_hyperparameters_are_chosen_on_validation(small: TrainResult) -> None:
+    """Every candidate is compared on the validation period; the chosen one has the best figure there."""
+    params = small.hyperparameters
+    candidates = params["candidates"]
+    assert len(candidates) == len(CANDIDATES)
+    best = max(candidates, key=lambda c: c["validation_average_precision"])
+    assert (params["n_estimators"], params["max_depth"]) == (best["n_estimators"], best["max_depth"])
+    assert params["chosen_on"].startswith("validation")
 
 
 def test_behaviour_beats_the_static_model_and_history_unknown_still_scores(small: TrainResult) -> None:
@@ -92,14 +106,14 @@ def test_baselines_share_the_split(small: TrainResult) -> None:
 
 
 def test_baselines_are_the_issue_recipes(small: TrainResult) -> None:
-    """The seed's GradientBoostingClassifier runs 100 iterations; static XGBoost has our settings; LR converged."""
+    """The seed's GradientBoostingClassifier runs 100 iterations; static XGBoost has our defaults; LR converged."""
     boosting = small.baselines["gradient_boosting"].summary
     assert boosting["estimator"] == "sklearn.ensemble.GradientBoostingClassifier"
     assert boosting["params"]["n_estimators"] == 100
     assert boosting["iterations"] == 100
     static = small.baselines["static_xgboost"].summary["params"]
     for name in ("n_estimators", "max_depth", "learning_rate", "scale_pos_weight"):
-        assert static[name] == small.hyperparameters[name], name
+        assert static[name] == getattr(Hyperparameters(), name), name
     logistic = small.baselines["logistic_regression"].summary
     assert logistic["estimator"] == "sklearn.linear_model.LogisticRegression"
     assert logistic["iterations"] < LOGISTIC_MAX_ITER
@@ -114,9 +128,14 @@ def test_importance_covers_every_field(small: TrainResult) -> None:
 
 
 def test_split_sizes_add_up(small: TrainResult) -> None:
-    """The 60/20/20 split in event time uses every generated event exactly once."""
-    sizes = small.training_data["split_sizes"]
-    assert sizes == {"train": 6_000, "validation": 2_000, "test": 2_000}
+    """Every generated event is in exactly one period: train, the delay left out, validation or test."""
+    data = small.training_data
+    sizes = data["split_sizes"]
+    assert sum(sizes.values()) + data["delay_rows"] == data["n_samples"] == 10_000
+    assert data["delay_rows"] > 0
+    days = data["split_days"]
+    assert days["train"] == pytest.approx(3 * days["test"], abs=2)
+    assert data["delay_days"] == 7
     assert small.training_data["source"] == "generator"
     assert small.training_data["seed"] == 7
 
@@ -192,7 +211,7 @@ def test_main_reads_history_with_default_credential(tmp_path: Path, monkeypatch:
     """With --history-endpoint and no key, main() reads history through Entra ID and records that source."""
     monkeypatch.delenv(HISTORY_KEY_VARIABLE, raising=False)
     calls: list[dict[str, Any]] = []
-    columns = TransactionGenerator(fraud_rate=0.10, seed=8).columns(3_000)
+    columns = TransactionGenerator(fraud_rate=0.10, seed=8, accounts=30).columns(3_000)
 
     def fake_read_history(endpoint: str, database: str, container: str, **kwargs: Any) -> LabelledHistory:
         calls.append({"endpoint": endpoint, "database": database, "container": container, **kwargs})
