@@ -1,6 +1,6 @@
 """The messages the Functions host sends the Python worker, per trigger, built as the .NET host builds them.
 
-Each shape is read from Microsoft's host and extension source (../shared/WORKER.md section 3):
+Each shape is read from Microsoft's host and extension source (docs/worker.md, "Message shapes", names the files):
 - Event Hubs, cardinality many, dataType binary: bodies as `collection_bytes`; trigger metadata
   `PartitionContext` (json), `PartitionKeyArray` and `OffsetArray` (`collection_string`, empty
   entries dropped), `SequenceNumberArray` (`collection_sint64`), `EnqueuedTimeUtcArray`,
@@ -104,16 +104,23 @@ def http_input(
     body: bytes = b"",
     arg_name: str = "req",
     base_url: str = "http://localhost:7071",
+    route: Mapping[str, str] | None = None,
+    url: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(inputs, trigger metadata) of one HTTP request as the host forwards it."""
+    """(inputs, trigger metadata) of one HTTP request as the host forwards it.
+
+    `route` holds the route template's values (the host's `params`); `url` is the request's whole
+    URL when it is known (a real request), else it is built from `base_url`, `path` and `params`.
+    """
     p = protos()
     query = {k: v for k, v in (params or {}).items() if v != ""}  # the host drops empty values
-    url = base_url + path + ("?" + urlencode(dict(params)) if params else "")
+    full_url = url or base_url + path + ("?" + urlencode(dict(params)) if params else "")
     http = p.RpcHttp(
         method=method,
-        url=url,
+        url=full_url,
         headers={k.lower(): v for k, v in (headers or {}).items() if v != ""},
         query=query,
+        params=dict(route or {}),
         body=p.TypedData(bytes=body),
     )
     return {arg_name: p.TypedData(http=http)}, {}

@@ -5,8 +5,9 @@ function invoked through Azure's worker engine (`devhost.worker`) with the messa
 and the bindings reproduced with their Azure semantics: the Event Hubs trigger reads each partition in
 order in batches of at most `maxEventBatchSize` (from host.json), the Cosmos DB outputs upsert by
 id, and the change-feed trigger delivers persisted documents after a lease position. Its parts live
-beside it (`writes`, `summary`, `retry`, `stream`, `store`); what stays here is the one loop and the
-host's side of each binding, which change together.
+beside it (`writes`, `summary`, `retry`, `stream`, `store`, `outputs`); what stays here is the one
+loop and the host's side of each binding, which change together. After a run, `serve` keeps the
+loop going for events that arrive another way (an HTTP caller of POST /api/transactions).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any, Protocol
 import orjson
 
 from devhost.host_messages import cosmos_feed_input, eventhub_input, http_input
+from devhost.outputs import BindingOutputs
 from devhost.retry import RetryPolicy
 from devhost.store import SQLiteStore
 from devhost.stream import EventStream, Partition, StoredEvent, StreamSender
@@ -125,6 +127,8 @@ class LocalPipeline:
         # partitions, by partition id, as the producer client would send to the hub's.
         event_sender.install(StreamSender(self.stream))
         self._worker = worker()
+        self.outputs = BindingOutputs(self._worker, self.stream, store)
+        """Writes the Event Hubs and Cosmos DB outputs of invocations outside the scoring loop."""
         self._stop = threading.Event()
         self._writes: Writes = ProcessWrites(store) if isinstance(store, SQLiteStore) else ThreadWrites(store)
         self._pending: deque[_PendingWrite] = deque()
@@ -167,9 +171,8 @@ class LocalPipeline:
                 f"GenerateTransactions answered {result.returned['status_code']}: {result.returned['body']!r}"
             )
         reply = orjson.loads(result.returned["body"])
-        if result.outputs.get("out") is not None:
-            # GENERATOR_SENDER=binding: the host spreads the output binding's events round-robin.
-            self.stream.send([b.encode() for b in result.outputs["out"]])
+        # GENERATOR_SENDER=binding sets `out`: the host spreads the output binding's events round-robin.
+        self.outputs.deliver("GenerateTransactions", result)
         self.summary.generated += reply["transactions"]
         self.summary.events += reply["events"]
         self.summary.stage_seconds["generate"] += time.perf_counter() - t0
@@ -327,14 +330,27 @@ class LocalPipeline:
         return len(docs)
 
     def _drain_publishing(self) -> None:
-        """Publish what is left, waiting out retries for at most `publish_drain_s`."""
-        deadline = time.monotonic() + self.options.publish_drain_s
-        while time.monotonic() < deadline:
-            if self._publish_changes():
-                continue
-            if time.monotonic() >= self._publish_retry_at:
-                return  # nothing left to publish
-            time.sleep(min(0.05, max(self._publish_retry_at - time.monotonic(), 0.0)))
+        """Publish what is left, waiting out retries for at most `publish_drain_s` (its time: `drain_s`)."""
+        started = time.monotonic()
+        deadline = started + self.options.publish_drain_s
+        said = False
+        try:
+            while time.monotonic() < deadline:
+                if self._publish_changes():
+                    continue
+                if time.monotonic() >= self._publish_retry_at:
+                    return  # nothing left to publish
+                if not said:
+                    # Otherwise the end of a run with a failing publish is a silent wait.
+                    logger.warning(
+                        "publishing is failing (see above): retrying per PublishToPowerBI's @retry policy for up to "
+                        "%.0f s more before the rest counts as unpublished (Ctrl-C stops now)",
+                        deadline - time.monotonic(),
+                    )
+                    said = True
+                time.sleep(min(0.05, max(self._publish_retry_at - time.monotonic(), 0.0)))
+        finally:
+            self.summary.drain_s += time.monotonic() - started
 
     # -- the run ---------------------------------------------------------------------------------
 
@@ -386,6 +402,15 @@ class LocalPipeline:
         self.summary.elapsed_s = time.perf_counter() - started
         self._drain_publishing()
         return self.summary
+
+    def serve(self, stop: threading.Event) -> None:
+        """After `run`: deliver, store and publish whatever else reaches the stream, until `stop` is set."""
+        while not stop.is_set():
+            progressed = self._consume()
+            progressed = self._settle(block=False) or progressed
+            progressed = bool(self._publish_changes()) or progressed
+            if not progressed:
+                stop.wait(0.02)
 
     def replay(self) -> RunSummary:
         """Redeliver every retained event (a consumer restarted from old checkpoints) and drain again."""

@@ -5,11 +5,14 @@ partitions with a per-partition sequence number and an enqueued time; a consumer
 partition in order, in batches of at most `max_batch`, and checkpoints per partition; resetting
 the checkpoints replays retained events (at-least-once delivery). Retention is bounded, as on a
 real hub, so a long run keeps flat memory. `StreamSender` is the generators' producer into it.
+Producers append from any thread (the runner's loop and HTTP callers' invocations at once), so each
+partition's log is guarded by its own lock.
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -26,27 +29,30 @@ class StoredEvent:
 class Partition:
     def __init__(self, partition_id: str, retain: int) -> None:
         self.id = partition_id
+        self._lock = threading.Lock()
         self.log: deque[StoredEvent] = deque(maxlen=retain)
         self.next_sequence = 0
         self.checkpoint = 0  # next sequence number not yet stored: where a restarted consumer resumes
         self.delivered = 0  # next sequence number to hand to the function
 
     def append(self, body: bytes, now: float) -> None:
-        if len(self.log) == self.log.maxlen and self.log[0].sequence_number >= self.checkpoint:
-            # A hub would silently age this event out; locally that is a sizing mistake, so say it.
-            raise OverflowError(f"partition {self.id}: retention full of events not yet stored; raise retention")
-        self.log.append(StoredEvent(self.next_sequence, now, body))
-        self.next_sequence += 1
+        with self._lock:
+            if len(self.log) == self.log.maxlen and self.log[0].sequence_number >= self.checkpoint:
+                # A hub would silently age this event out; locally that is a sizing mistake, so say it.
+                raise OverflowError(f"partition {self.id}: retention full of events not yet stored; raise retention")
+            self.log.append(StoredEvent(self.next_sequence, now, body))
+            self.next_sequence += 1
 
     def backlog(self) -> int:
         return self.next_sequence - self.checkpoint
 
     def deliver(self, max_batch: int) -> list[StoredEvent]:
         """The next batch after what was already handed out (in flight until its checkpoint is committed)."""
-        if not self.log or self.delivered >= self.next_sequence:
-            return []
-        start = max(self.delivered - self.log[0].sequence_number, 0)
-        batch = list(itertools.islice(self.log, start, start + max_batch))
+        with self._lock:
+            if not self.log or self.delivered >= self.next_sequence:
+                return []
+            start = max(self.delivered - self.log[0].sequence_number, 0)
+            batch = list(itertools.islice(self.log, start, start + max_batch))
         if batch:
             self.delivered = batch[-1].sequence_number + 1
         return batch
@@ -60,13 +66,15 @@ class EventStream:
             raise ValueError("partitions must be >= 1")
         self.partitions = [Partition(str(i), retain_per_partition) for i in range(partitions)]
         self._next = 0
+        self._lock = threading.Lock()
 
     def send(self, bodies: Sequence[bytes]) -> None:
         now = time.time()
         parts, n = self.partitions, len(self.partitions)
-        for body in bodies:
-            parts[self._next].append(body, now)
-            self._next = (self._next + 1) % n
+        with self._lock:
+            for body in bodies:
+                parts[self._next].append(body, now)
+                self._next = (self._next + 1) % n
 
     def send_to(self, partition_id: str, bodies: Sequence[bytes]) -> None:
         """Append to one partition, as a producer sending by partition id (or partition key) does."""

@@ -47,6 +47,9 @@ class RunSummary:
     true_positives: int = 0
     labelled_fraud: int = 0
     elapsed_s: float = 0.0
+    """From the first transaction generated to the last one stored."""
+    drain_s: float = 0.0
+    """After that, publishing what was left (waiting out a failing publish's retries)."""
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     rejected_reasons: Counter[str] = field(default_factory=Counter)
     stage_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
@@ -81,6 +84,7 @@ class RunSummary:
             "latency_p50_s": self.latency.percentile(50),
             "latency_p99_s": self.latency.percentile(99),
             "elapsed_s": round(self.elapsed_s, 3),
+            "drain_s": round(self.drain_s, 3),
             "rejected_reasons": dict(self.rejected_reasons),
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
         }

@@ -7,9 +7,9 @@ a package the app pins in requirements.txt, so the engine here is the one Azure 
 plays the .NET host toward it, the way Microsoft's own tests drive it: `worker_init_request`
 (which indexes the app), `functions_metadata_request`, `function_load_request`, then one
 `invocation_request` per call, each a real `StreamingMessage` round-tripped through bytes as gRPC
-would carry it. What the host sends per trigger (and what comes back) follows
-../shared/WORKER.md section 3, read from the host and extension source; builders for those
-shapes are `devhost.host_messages`.
+would carry it. What the host sends per trigger (and what comes back) was read from the host and
+extension source (docs/worker.md, "Message shapes", names the files); builders for those shapes are
+`devhost.host_messages`.
 
 The engine keeps module-level state (one app per process), so there is one `Worker` per process:
 `worker()`. Invocations run on the engine's event-loop thread, sync functions in its thread pool,
@@ -31,6 +31,8 @@ from typing import Any
 import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
+HOST_VERSION = "4.1037.0"
+"""The Functions host version this process plays (the one whose source the message shapes were read from)."""
 
 
 class WorkerError(RuntimeError):
@@ -131,7 +133,7 @@ class Worker:
         init = p.StreamingMessage(
             request_id=str(uuid.uuid4()),
             worker_init_request=p.WorkerInitRequest(
-                host_version="4.1037.0",
+                host_version=HOST_VERSION,
                 function_app_directory=str(self.app_dir),
                 capabilities={"FunctionDataCache": "false"},
             ),
