@@ -1,7 +1,8 @@
 """The local live dashboard's HTTP server: `/api/stats` (one `DashboardState.snapshot()`) and the page, on loopback.
 
 The page in `devhost/static` polls `/api/stats`; nothing else is served, and only on a loopback
-address, since there is no authentication.
+address, since there is no authentication. Other methods get a 405 that points to the port the
+app's HTTP functions answer on (a `POST /api/score` sent here by mistake says where to go).
 """
 
 from __future__ import annotations
@@ -53,6 +54,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_HEAD(self) -> None:
         self._respond(head_only=True)
+
+    def _not_allowed(self) -> None:
+        body = (
+            b"405: the dashboard only serves GET. The app's HTTP functions (POST /api/transactions, "
+            b"POST /api/score) answer on the functions port make demo printed, 7071 by default.\n"
+        )
+        self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
+        self.send_header("Allow", "GET, HEAD")
+        self.send_header("Content-Type", _TEXT)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = _not_allowed  # noqa: N815 - http.server dispatches on these names
 
     def _respond(self, *, head_only: bool) -> None:
         path = urllib.parse.urlsplit(self.path).path

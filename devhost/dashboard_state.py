@@ -270,6 +270,12 @@ class DashboardState:
         if precision is not None and recall is not None:
             f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         p50, p99 = _percentile(latencies, 50), _percentile(latencies, 99)
+        # The percentiles cover the latest LATENCY_WINDOW transactions only; the page says which.
+        covered = (
+            f"last {len(latencies):,} of {latency_count:,}"
+            if len(latencies) < latency_count
+            else f"all {latency_count:,}"
+        )
         return {
             "status": status,
             "model_version": model_version,
@@ -287,6 +293,7 @@ class DashboardState:
                 "max": latencies[-1] * 1000.0 if latencies else None,
                 "samples": len(latencies),
                 "count": latency_count,
+                "window": covered,
             },
             "rejected_by_reason": reasons,
         }

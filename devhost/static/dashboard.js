@@ -282,6 +282,11 @@
     pill.textContent = status;
     pill.className = `status status-${status}`;
     pill.dataset.value = status;
+    // Once the run is over nothing on the page moves any more: say so where it said "live".
+    const notes = { finished: "· run over, not live", disconnected: "· not live: the demo is not answering" };
+    const note = notes[status] || "· live";
+    setText("live-note", note);
+    document.title = `Fraud scoring ${note}`;
   }
 
   function render(s) {
@@ -309,6 +314,7 @@
     setText("f1", `F1 ${fmtPct(mtr.f1)}`, mtr.f1);
     setText("latency-p99", fmtMs(lat.p99), lat.p99);
     setText("latency-p50", `p50 ${fmtMs(lat.p50)}`, lat.p50);
+    setText("latency-window", `over ${lat.window} transactions`);
 
     drawRates(s.series.points);
     drawHistogram(s.histogram, s.threshold);

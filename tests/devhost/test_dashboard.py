@@ -124,3 +124,29 @@ def test_binds_loopback_only_and_releases_the_port() -> None:
     server.stop()
     with pytest.raises(RuntimeError, match="not running"):
         _ = server.url
+
+
+def test_a_post_sent_here_by_mistake_says_where_the_functions_are(server: DashboardServer) -> None:
+    """POST /api/score to the dashboard is a 405 pointing at the functions port, not http.server's HTML 501."""
+    host, port = server.url.removeprefix("http://").rstrip("/").rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        connection.request("POST", "/api/score", body=b'{"data": []}', headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        body = response.read().decode()
+    finally:
+        connection.close()
+    assert response.status == 405
+    assert response.getheader("Allow") == "GET, HEAD"
+    assert "7071" in body
+    assert response.getheader("Content-Type", "").startswith("text/plain")
+
+
+def test_the_page_says_when_it_is_no_longer_live(server: DashboardServer) -> None:
+    """The heading's live note and the latency window are on the page, and the script rewrites the note on finish."""
+    _, _, page = fetch(server.url)
+    _, _, script = fetch(server.url + "static/dashboard.js")
+    assert b'data-testid="live-note"' in page
+    assert b'data-testid="latency-window"' in page
+    assert b'finished: "\xc2\xb7 run over, not live"' in script
+    assert b"lat.window" in script

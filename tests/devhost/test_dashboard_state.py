@@ -242,11 +242,14 @@ def test_latency_percentiles_from_a_bounded_window() -> None:
     assert latency["p99"] == pytest.approx(99.0)
     assert latency["max"] == pytest.approx(100.0)
     assert latency["count"] == 100
+    assert latency["window"] == "all 100"
 
     state.record_latencies([5.0] * LATENCY_WINDOW)
     latency = state.snapshot()["latency_ms"]
     assert latency["samples"] == LATENCY_WINDOW
     assert latency["p50"] == pytest.approx(5000.0)
+    # The page shows which transactions the percentiles cover, so a run's summary p99 is not contradicted.
+    assert latency["window"] == f"last {LATENCY_WINDOW:,} of {LATENCY_WINDOW + 100:,}"
 
 
 def _sizes(state: DashboardState) -> dict[str, int]:
