@@ -1,74 +1,189 @@
-"""`make demo`: the whole pipeline on this machine, no cloud, with a live dashboard.
+"""`make demo`: the whole pipeline on this machine, no cloud, with a live dashboard and the HTTP functions on a port.
 
 The app's own functions run end to end (generate → partitioned stream → score → store → change
 feed → publish) inside Azure's worker engine (`azure-functions-runtime`, see devhost/worker.py), this
-process playing the Functions host. Run by a person in a terminal, the dashboard stays up after the run
-until Ctrl-C; in CI or with output piped, the demo exits when the run ends. Documents go to an embedded SQLite
-store by default, or to any Cosmos DB endpoint when `CosmosDBConnection` (a connection string) is
-set; rows go to Power BI when `POWERBI_PUSH_URL` is set, and always to the local dashboard.
+process playing the Functions host; its HTTP functions answer on a local port with the host's
+routing and key check (devhost/functions_host.py). Every option and setting is checked before
+anything starts (a bad one is one line and exit status 2). Run by a person in a terminal, the
+dashboard and the functions stay up after the run until Ctrl-C; in CI or with output piped, the demo
+exits when the run ends. However it ends (the run over, Ctrl-C, SIGTERM, an error), what it started
+stops with it. Documents go to an embedded SQLite store by default, or to any Cosmos DB endpoint
+when `CosmosDBConnection` (a connection string) is set; rows go to Power BI when `POWERBI_PUSH_URL`
+is set, and always to the local dashboard.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 import sys
-import time
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from types import FrameType
+from typing import Final
 
+from devhost.cli import Parser, UsageError, check_disk, fail, integer, number, port, writable_folder
 from devhost.dashboard import DashboardServer
 from devhost.dashboard_state import DashboardState
+from devhost.functions_host import FunctionsHost, FunctionsServer, new_key
 from devhost.runner import ROOT, LocalPipeline, RunOptions, host_event_hub_options
 from devhost.store import SQLiteStore
+from devhost.summary import RunSummary
+from devhost.worker import worker
 from devhost.writes import Store
 
 logger = logging.getLogger(__name__)
 
+PROG: Final = "python -m devhost.demo"
+BYTES_PER_TRANSACTION: Final = 1_500
+"""SQLite file bytes per stored transaction: 1,435 measured (60,000 scored documents, 86 MB), rounded up."""
+MAX_BATCH: Final = 4000
+"""The stream keeps 10,000 events per partition; two batches in flight plus a generated chunk must fit."""
+KEY_FILE: Final = "functions-key"
+_MODEL_UNAVAILABLE: Final = "model:model_unavailable"
 
-def _positive_int(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
+
+def _rate(raw: str) -> float:
+    value = number(0, what="0 (as fast as possible) or at least 1 transaction per second")(raw)
+    if 0 < value < 1:
+        # Slower than one a second, a default run would take most of a day: almost surely a typo.
+        raise argparse.ArgumentTypeError(
+            f"must be 0 (as fast as possible) or at least 1 transaction per second, got {raw!r}"
+        )
     return value
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    host = host_event_hub_options()
-    parser = argparse.ArgumentParser(prog="python -m devhost.demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=_positive_int, default=60_000, help="transactions to generate")
-    parser.add_argument("--rate", type=float, default=3000.0, help="transactions per second; 0 = as fast as possible")
+    try:
+        host = host_event_hub_options()
+    except (OSError, ValueError, TypeError) as exc:
+        fail(PROG, f"host.json extensions.eventHubs maxEventBatchSize and prefetchCount must be whole numbers ({exc})")
+    parser = Parser(PROG, __doc__.splitlines()[0])
+    parser.add_argument("--events", type=integer(1), default=60_000, help="transactions to generate")
+    parser.add_argument("--rate", type=_rate, default=3000.0, help="transactions per second; 0 = as fast as possible")
     parser.add_argument(
         "--records-per-event",
-        type=_positive_int,
+        type=integer(1, 2000),
         default=1,
         help='transactions per Event Hubs event: 1 sends bare transactions, more sends {"records": [...]} envelopes',
     )
-    parser.add_argument("--partitions", type=_positive_int, default=4, help="event stream partitions")
-    parser.add_argument("--duration", type=float, default=None, help="stop generating after this many seconds")
-    parser.add_argument("--batch-size", type=_positive_int, default=host["max_batch"], help="from host.json")
-    parser.add_argument("--prefetch", type=_positive_int, default=host["prefetch"], help="from host.json")
-    parser.add_argument("--store", choices=("auto", "sqlite", "cosmos"), default="auto")
-    parser.add_argument("--data-dir", type=Path, default=ROOT / ".data", help="where the SQLite store lives")
-    parser.add_argument("--keep-data", action="store_true", help="append to the existing store instead of a fresh one")
-    parser.add_argument("--port", type=int, default=8050, help="dashboard port on 127.0.0.1 (0 = any free port)")
-    parser.add_argument("--no-dashboard", action="store_true")
+    parser.add_argument("--partitions", type=integer(1, 1024), default=4, help="event stream partitions")
     parser.add_argument(
-        "--keep-serving", action="store_true", help="keep the dashboard up after the run (default in a terminal)"
+        "--duration",
+        type=number(0, above=True),
+        default=None,
+        help="stop generating after this many seconds, even if not all --events are sent (default: %(default)s: none)",
     )
-    parser.add_argument("--exit", action="store_true", help="exit when the run ends, even in a terminal")
-    parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--verbose", action="store_true", help="show the functions' own log lines")
+    parser.add_argument(
+        "--batch-size", type=integer(1, MAX_BATCH), default=host["max_batch"], help="events per invocation (host.json)"
+    )
+    parser.add_argument("--prefetch", type=integer(1), default=host["prefetch"], help="events read ahead (host.json)")
+    parser.add_argument(
+        "--store",
+        choices=("auto", "sqlite", "cosmos"),
+        default="auto",
+        help="auto: Cosmos DB when CosmosDBConnection is set, else SQLite",
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, default=ROOT / ".data", help="where the SQLite store and the functions key live"
+    )
+    parser.add_argument("--keep-data", action="store_true", help="append to the existing store instead of a fresh one")
+    parser.add_argument("--port", type=port, default=8050, help="dashboard port on 127.0.0.1 (0 = any free port)")
+    parser.add_argument(
+        "--functions-port", type=port, default=7071, help="HTTP functions port on 127.0.0.1 (0 = any free port)"
+    )
+    parser.add_argument("--no-dashboard", action="store_true", help="serve no dashboard")
+    end = parser.add_mutually_exclusive_group()
+    end.add_argument(
+        "--keep-serving", action="store_true", help="keep serving after the run (default in a terminal outside CI)"
+    )
+    end.add_argument("--exit", action="store_true", help="exit when the run ends, even in a terminal")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--verbose", action="store_true", help="show the functions' own log lines and each HTTP call")
     return parser.parse_args(argv)
+
+
+def _uses_cosmos(kind: str, env: Mapping[str, str]) -> bool:
+    return kind == "cosmos" or (kind == "auto" and bool(env.get("CosmosDBConnection", "").strip()))
+
+
+def preflight(args: argparse.Namespace, env: Mapping[str, str]) -> RunOptions:
+    """Every check that needs no running part: options together, folders, free disk, app settings, the model."""
+    from shared.loopback import connection_string_endpoint
+    from shared.publishing.push import PowerBIPushClient
+    from shared.scoring.model import ARTIFACT_NAME, METADATA_NAME
+    from shared.settings import Settings, SettingsError
+
+    if args.port and args.port == args.functions_port:
+        raise UsageError(f"--functions-port must differ from --port (both are {args.port})")
+    writable_folder("--data-dir", args.data_dir)
+    cosmos = _uses_cosmos(args.store, env)
+    connection = env.get("CosmosDBConnection", "").strip()
+    if cosmos:
+        if not connection:
+            raise UsageError("--store cosmos needs CosmosDBConnection set to AccountEndpoint=...;AccountKey=...;")
+        if (
+            not connection_string_endpoint(connection).startswith(("https://", "http://"))
+            or "AccountKey=" not in connection
+        ):
+            raise UsageError(
+                "CosmosDBConnection must be a connection string AccountEndpoint=https://...;AccountKey=...;"
+            )
+    else:
+        planned = args.events if args.duration is None or not args.rate else min(args.events, args.rate * args.duration)
+        check_disk(
+            int(planned) * BYTES_PER_TRANSACTION,
+            args.data_dir,
+            f"--events {args.events:,}",
+            "lower --events (or set --duration), or point --data-dir at a bigger disk",
+        )
+    state = env.get("BEHAVIOUR_STATE", "").strip().lower() or None
+    if state == "cosmos" and not cosmos:
+        raise UsageError(
+            "BEHAVIOUR_STATE=cosmos needs the Cosmos DB store (CosmosDBConnection); use memory or off here"
+        )
+    # The settings as the worker will read them, with the two the demo sets for its own stream.
+    chosen = {
+        "GENERATOR_RECORDS_PER_EVENT": str(args.records_per_event),
+        "EVENT_HUB_PARTITION_COUNT": str(args.partitions),
+        "BEHAVIOUR_STATE": state or ("cosmos" if cosmos else "memory"),
+    }
+    try:
+        settings = Settings.from_env({**env, **chosen})
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+    for name in (ARTIFACT_NAME, METADATA_NAME):
+        if not (settings.model_dir / name).is_file():
+            raise UsageError(
+                f"MODEL_DIR must be a folder holding {ARTIFACT_NAME} and {METADATA_NAME}; "
+                f"{settings.model_dir} has no {name}"
+            )
+    if settings.powerbi_push_url is not None:
+        try:
+            PowerBIPushClient(settings.powerbi_push_url, settings.powerbi_timeout_s)
+        except ValueError:
+            # Never echo the value: a push URL carries its key.
+            raise UsageError("POWERBI_PUSH_URL must be an https:// URL (plain http only to a loopback host)") from None
+    return RunOptions(
+        events=args.events,
+        rate=args.rate or None,
+        partitions=args.partitions,
+        duration_s=args.duration,
+        max_batch=args.batch_size,
+        prefetch=args.prefetch,
+        records_per_event=args.records_per_event,
+        behaviour_state=state,
+    )
 
 
 def open_store(kind: str, data_dir: Path, keep: bool) -> Store:
     """The embedded store, or Cosmos DB through the SDK when its connection string is set."""
     connection = os.environ.get("CosmosDBConnection", "")  # noqa: SIM112 - the app's own setting name
-    if kind == "cosmos" or (kind == "auto" and connection):
-        if not connection:
-            raise SystemExit("--store cosmos needs CosmosDBConnection (AccountEndpoint=...;AccountKey=...;)")
+    if _uses_cosmos(kind, os.environ):
         from azure.cosmos import CosmosClient
 
         from devhost.cosmos_store import CosmosStore
@@ -88,8 +203,23 @@ def open_store(kind: str, data_dir: Path, keep: bool) -> Store:
     return SQLiteStore(path)
 
 
+def where_stored(store: Store) -> str:
+    """Where the run's documents are and how to read them, for the closing summary."""
+    if isinstance(store, SQLiteStore):
+        shown = os.path.relpath(store.path) if store.path.is_relative_to(Path.cwd()) else str(store.path)
+        return (
+            f"stored in {shown}: table c_scored ({store.count('scored'):,} documents) and c_rejected "
+            f"({store.count('rejected'):,}), one JSON document per row in column body; for example\n"
+            f"  sqlite3 {shown} \"SELECT id, json_extract(CAST(body AS TEXT), '$.fraud_probability') "
+            f'FROM c_scored LIMIT 5"\n'
+            "the next run starts a fresh store unless --keep-data (README: Querying what a run stored)"
+        )
+    database = getattr(store, "database_name", "?")
+    return f"stored in Cosmos DB database {database!r}, containers scored and rejected"
+
+
 def keep_serving(args: argparse.Namespace, interactive: bool, env: Mapping[str, str]) -> bool:
-    """Whether to keep the dashboard up after the run: asked for, or a person at a terminal outside CI."""
+    """Whether to keep serving after the run: asked for, or a person at a terminal outside CI."""
     if args.no_dashboard or args.exit:
         return False
     if args.keep_serving:
@@ -97,45 +227,33 @@ def keep_serving(args: argparse.Namespace, interactive: bool, env: Mapping[str, 
     return interactive and env.get("CI", "").lower() not in ("true", "1")
 
 
-def _serve(state: DashboardState, port: int) -> DashboardServer:
-    """The dashboard on the requested port, or on any free one if that port is taken."""
+def _started[S: (DashboardServer, FunctionsServer)](make: Callable[[int], S], what: str, port: int) -> S:
+    """Started on the requested port, or on any free one if that port is taken."""
     try:
-        return DashboardServer(state, port=port).start()
+        return make(port).start()
     except OSError:
-        print(f"port {port} is busy; serving the dashboard on a free port instead")
-        return DashboardServer(state, port=0).start()
+        print(f"port {port} is busy; serving the {what} on a free port instead")
+        return make(0).start()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
-    options = RunOptions(
-        events=args.events,
-        rate=args.rate or None,
-        partitions=args.partitions,
-        duration_s=args.duration,
-        max_batch=args.batch_size,
-        prefetch=args.prefetch,
-        records_per_event=args.records_per_event,
-    )
-    store = open_store(args.store, args.data_dir, args.keep_data)
-    state = DashboardState()
-    server = None if args.no_dashboard else _serve(state, args.port)
-    print("functions: run in Azure's worker engine (azure-functions-runtime), this process playing the host")
-    if server:
-        print(f"dashboard: {server.url}")
-    if not os.environ.get("POWERBI_PUSH_URL"):
-        print("power bi: POWERBI_PUSH_URL not set; rows go to the local dashboard only")
-    pipeline = LocalPipeline(store, options, observer=state)
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[list[int]]:
+    """SIGTERM and SIGHUP end the demo as Ctrl-C does (KeyboardInterrupt), so every `finally` runs."""
+    received: list[int] = []
 
-    from tqdm import tqdm
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
 
-    with pipeline, tqdm(total=options.events, unit="tx", disable=args.no_progress, smoothing=0.1) as bar:
-        summary = pipeline.run(progress=bar.update)
-    state.mark_finished()
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield received
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
+
+def _report(summary: RunSummary, store: Store) -> None:
     s = summary.as_dict()
     print(
         f"\ngenerated {s['generated']:,}  scored {s['scored']:,}  rejected {s['rejected']:,}  flagged {s['flagged']:,}"
@@ -144,16 +262,80 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{s['transactions_per_s']:,.0f} transactions/s over {s['elapsed_s']:.1f} s; enqueue→stored latency "
         f"p50 {s['latency_p50_s'] * 1000:.0f} ms, p99 {s['latency_p99_s'] * 1000:.0f} ms"
     )
-    if server and keep_serving(args, sys.stdin.isatty() and sys.stdout.isatty(), os.environ):
-        print(f"\nthe run is over; the dashboard stays up at {server.url} -- press Ctrl-C to stop")
+    print(where_stored(store))
+
+
+def _run(args: argparse.Namespace, options: RunOptions) -> int:
+    with contextlib.ExitStack() as stack:
+        store = open_store(args.store, args.data_dir, args.keep_data)
+        if isinstance(store, SQLiteStore):
+            stack.callback(store.close)
+        state = DashboardState()
+        pipeline = stack.enter_context(LocalPipeline(store, options, observer=state))
+        print("functions: run in Azure's worker engine (azure-functions-runtime), this process playing the host")
+        key = new_key()
+        key_file = args.data_dir / KEY_FILE
+        key_file.write_text(key + "\n")
+        key_file.chmod(0o600)
+        host = FunctionsHost(worker(), key, sink=pipeline.outputs)
+        functions = _started(lambda p: FunctionsServer(host, port=p), "HTTP functions", args.functions_port)
+        stack.callback(functions.stop)
+        print(f"http functions: {functions.url}/  key (x-functions-key header or ?code=): {key}  (also in {key_file})")
+        for function in functions.host.functions:
+            print(f"  {function.describe()}")
+        if not args.no_dashboard:
+            dashboard = _started(lambda p: DashboardServer(state, port=p), "dashboard", args.port)
+            stack.callback(dashboard.stop)
+            print(f"dashboard: {dashboard.url}")
+        if not os.environ.get("POWERBI_PUSH_URL"):
+            print("power bi: POWERBI_PUSH_URL not set; rows go to the local dashboard only")
+
+        from tqdm import tqdm
+
         try:
-            while True:
-                time.sleep(3600)
+            with tqdm(total=options.events, unit="tx", disable=args.no_progress, smoothing=0.1) as bar:
+                pipeline.run(progress=bar.update)
+        finally:
+            state.mark_finished()
+            _report(pipeline.summary, store)
+        summary = pipeline.summary
+        code = 0
+        if summary.scored == 0 and summary.rejected_reasons.get(_MODEL_UNAVAILABLE):
+            print(
+                "every transaction was rejected as model_unavailable: the model in MODEL_DIR does not load "
+                "(the log above says why; `make train` rebuilds it)",
+                file=sys.stderr,
+            )
+            code = 1
+        if keep_serving(args, sys.stdin.isatty() and sys.stdout.isatty(), os.environ):
+            print("\nthe run is over; the dashboard and the HTTP functions stay up (what they are sent is scored)")
+            print("press Ctrl-C to stop")
+            with contextlib.suppress(KeyboardInterrupt):
+                pipeline.serve(threading.Event())
+        return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        options = preflight(args, os.environ)
+    except UsageError as exc:
+        fail(PROG, str(exc))
+    with _signals_interrupt() as received:
+        try:
+            return _run(args, options)
         except KeyboardInterrupt:
-            pass
-    if server:
-        server.stop()
-    return 0
+            signum = received[-1] if received else signal.SIGINT
+            print(
+                f"\nstopped by {signal.Signals(signum).name}; everything the demo started has stopped", file=sys.stderr
+            )
+            return 128 + signum
+        except Exception:  # the boundary: say it, with the traceback in the log; the `with` blocks have cleaned up
+            logger.exception("the demo stopped on an error; everything it started has stopped")
+            return 1
 
 
 if __name__ == "__main__":

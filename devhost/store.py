@@ -9,6 +9,8 @@ version of each item, in write order) and lets a lease remember how far the publ
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 import sqlite3
 import threading
 import time
@@ -20,8 +22,12 @@ from typing import Any
 
 import orjson
 
-PARTITION_KEYS: dict[str, str] = {"scored": "account_id", "rejected": "id", "history": "account_id"}
-"""Partition key property per container, as provisioned in Azure (see README)."""
+from shared.contract.partitions import COSMOS_PARTITION_KEY_PATHS
+
+PARTITION_KEYS: dict[str, str] = {
+    name: path.strip("/") for name, path in COSMOS_PARTITION_KEY_PATHS.items() if name != "leases"
+}
+"""Partition key property per container, as provisioned in Azure (the lease container is this store's `leases`)."""
 
 Row = tuple[str | None, str, bytes]
 
@@ -148,8 +154,18 @@ class SQLiteStore:
 _worker_store: SQLiteStore | None = None
 
 
-def _worker_open(path: Path, partition_keys: Mapping[str, str]) -> None:
+def _exit_with(parent: int) -> None:
+    """Exit once `parent` is gone, however it went (SIGKILL included): nobody is left to wait for the writes."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def _worker_open(path: Path, partition_keys: Mapping[str, str], parent: int) -> None:
     global _worker_store
+    # Ctrl-C reaches the whole process group; the parent decides when the writer stops (it closes the pool).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(parent,), name="parent-watch", daemon=True).start()
     _worker_store = SQLiteStore(path, partition_keys)
 
 
@@ -179,7 +195,7 @@ class SQLiteWriterProcess:
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_worker_open,
-            initargs=(path, dict(partition_keys)),
+            initargs=(path, dict(partition_keys), os.getpid()),
         )
 
     def upsert_rows(self, container: str, rows: Sequence[Row]) -> Future[float]:
