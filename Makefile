@@ -14,7 +14,7 @@ export REQUIRE_SERVICES ?= 1
 .PHONY: setup demo test lint check unit train soak bench bench-pipeline clean
 
 $(PY_STAMP): requirements.txt requirements-dev.txt
-	@test -n "$(PYTHON)" || { echo "Python 3.13 is needed (see README: Requirements)"; exit 1; }
+	@test -n "$(PYTHON)" || { echo "Python 3.13 is needed (see README: Two commands; PYTHON313=/path/to/python3.13 chooses one)"; exit 1; }
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 13), "Python 3.13 needed, found " + sys.version'
 	@if [ -x $(PY) ] && ! $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))'; then rm -rf $(VENV); fi
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,8 @@ $(CHROMIUM):
 
 setup: $(PY_STAMP) $(NODE_STAMP) $(CHROMIUM)
 
-# ARGS passes options through, e.g. `make demo ARGS="--events 200000 --rate 0 --keep-serving"`.
+# The pipeline with a live dashboard (port 8050) and the app's HTTP functions (port 7071, key printed);
+# ARGS passes options through, e.g. `make demo ARGS="--events 200000 --rate 0 --keep-serving"` (--help lists them).
 demo: $(PY_STAMP)
 	$(PY) -m devhost.demo $(ARGS)
 
@@ -56,12 +57,13 @@ test: setup lint check
 unit: $(PY_STAMP)
 	$(PY) -m pytest -m unit
 
-# Runs model/training/train.py: the artifact, metadata, model card and plots land in model/.
+# Runs model/training/train.py (about 2 minutes on 2 cores): the artifact, metadata, model card and plots land in model/.
 # ARGS passes options through, e.g. `make train ARGS="--history-endpoint https://<account>.documents.azure.com:443/"`.
 train: $(PY_STAMP)
 	$(PY) -m model.training.train $(ARGS)
 
-# 1,000,000 events through the local pipeline: nothing lost, no duplicate, flat memory (not in `make test`).
+# 1,000,000 events through the local pipeline: nothing lost, no duplicate, flat memory (not in `make test`);
+# about 3 minutes, a progress line every tenth of the run.
 soak: $(PY_STAMP)
 	$(PY) -m devhost.soak --events 1000000
 

@@ -8,11 +8,16 @@ generator and store with no scoring or publishing (transactions written as they 
 says what the functions cost on top of moving the data.
 
     python -m benchmarks.bench_pipeline [--events 200000] [--partitions 4] [--records-per-event 1,100]
+
+The shares of "where the time goes" are of the whole measured run: generating to the last transaction
+stored, then publishing what was left (the drain), so the stages add up to it and "loop and waiting"
+is what the loop spent between them. Options and app settings are checked before anything runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from collections.abc import Sequence
@@ -22,9 +27,12 @@ from typing import Any
 import orjson
 
 from benchmarks.machine import machine
+from devhost.cli import Parser, UsageError, app_settings, check_disk, fail, integer
 from devhost.runner import LocalPipeline, RunOptions, host_event_hub_options
-from devhost.store import SQLiteStore
+from devhost.store import BYTES_PER_TRANSACTION, SQLiteStore
 from shared.generation.generator import TransactionGenerator
+
+PROG = "python -m benchmarks.bench_pipeline"
 
 TARGETS_TX_PER_S = {1: 20_000, 100: 50_000}
 """Sustained transactions/s targets by records per event (the envelope target from the envelopes issue)."""
@@ -58,14 +66,35 @@ def run(events: int, partitions: int, records_per_event: int, directory: Path) -
     return summary
 
 
+def _sizes(raw: str) -> list[int]:
+    """`--records-per-event`: a comma-separated list of whole numbers from 1 to 2,000."""
+    try:
+        return [integer(1, 2000)(x.strip()) for x in raw.split(",")]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"must be whole numbers from 1 to 2,000 separated by commas, got {raw!r}"
+        ) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=200_000, help="transactions per run")
-    parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--records-per-event", default="1,100", help="comma-separated; one run each")
+    parser = Parser(PROG, __doc__.splitlines()[0])
+    parser.add_argument("--events", type=integer(1), default=200_000, help="transactions per run")
+    parser.add_argument("--partitions", type=integer(1, 1024), default=4, help="event stream partitions")
+    parser.add_argument("--records-per-event", type=_sizes, default="1,100", help="comma-separated; one run each")
     args = parser.parse_args(argv)
     host = host_event_hub_options()
-    sizes = [int(x) for x in args.records_per_event.split(",")]
+    sizes: list[int] = args.records_per_event
+    try:
+        app_settings({**os.environ, "BEHAVIOUR_STATE": "memory"})
+        # Every run and the floor keep their store until the end.
+        check_disk(
+            args.events * (len(sizes) + 1) * BYTES_PER_TRANSACTION,
+            Path(tempfile.gettempdir()),
+            f"--events {args.events:,} x {len(sizes) + 1} runs",
+            "lower --events, or set TMPDIR to a folder on a bigger disk",
+        )
+    except UsageError as exc:
+        fail(PROG, str(exc))
 
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         directory = Path(tmp)
@@ -90,8 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if target:
             verdict = "met" if rate >= target and p99 <= TARGET_P99_S else "missed"
             print(f"  target >= {target:,} tx/s and p99 <= {TARGET_P99_S:.0f} s: {verdict} ({rate / target:.2f}x)")
-        print("  where the time goes (seconds, share of the run):")
-        total = s["elapsed_s"]
+        print(f"  where the time goes (seconds, share of the {s['elapsed_s'] + s['drain_s']:.1f} s run and drain):")
+        total = s["elapsed_s"] + s["drain_s"]
         stages = dict(s["stage_seconds"])
         for stage, seconds in sorted(stages.items(), key=lambda kv: -kv[1]):
             print(f"    {stage:<28} {seconds:8.2f}  {seconds / total:6.1%}")

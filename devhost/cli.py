@@ -12,9 +12,12 @@ import argparse
 import math
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
 
 
 class UsageError(ValueError):
@@ -111,3 +114,13 @@ def check_disk(needed: int, folder: Path, what: str, fix: str) -> None:
     free = free_bytes(folder)
     if needed > free:
         raise UsageError(f"{what} would store about {size(needed)} in {folder}, but {size(free)} is free there: {fix}")
+
+
+def app_settings(env: Mapping[str, str]) -> Settings:
+    """The app settings the functions will read from `env`, parsed now: a UsageError naming a bad one."""
+    from shared.settings import Settings, SettingsError
+
+    try:
+        return Settings.from_env(env)
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None

@@ -26,12 +26,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Final
 
-from devhost.cli import Parser, UsageError, check_disk, fail, integer, number, port, writable_folder
+from devhost.cli import Parser, UsageError, app_settings, check_disk, fail, integer, number, port, writable_folder
 from devhost.dashboard import DashboardServer
 from devhost.dashboard_state import DashboardState
 from devhost.functions_host import FunctionsHost, FunctionsServer, new_key
 from devhost.runner import ROOT, LocalPipeline, RunOptions, host_event_hub_options
-from devhost.store import SQLiteStore
+from devhost.store import BYTES_PER_TRANSACTION, SQLiteStore
 from devhost.summary import RunSummary
 from devhost.worker import worker
 from devhost.writes import Store
@@ -39,8 +39,6 @@ from devhost.writes import Store
 logger = logging.getLogger(__name__)
 
 PROG: Final = "python -m devhost.demo"
-BYTES_PER_TRANSACTION: Final = 1_500
-"""SQLite file bytes per stored transaction: 1,435 measured (60,000 scored documents, 86 MB), rounded up."""
 MAX_BATCH: Final = 4000
 """The stream keeps 10,000 events per partition; two batches in flight plus a generated chunk must fit."""
 KEY_FILE: Final = "functions-key"
@@ -116,7 +114,6 @@ def preflight(args: argparse.Namespace, env: Mapping[str, str]) -> RunOptions:
     from shared.loopback import connection_string_endpoint
     from shared.publishing.push import PowerBIPushClient
     from shared.scoring.model import ARTIFACT_NAME, METADATA_NAME
-    from shared.settings import Settings, SettingsError
 
     if args.port and args.port == args.functions_port:
         raise UsageError(f"--functions-port must differ from --port (both are {args.port})")
@@ -152,10 +149,7 @@ def preflight(args: argparse.Namespace, env: Mapping[str, str]) -> RunOptions:
         "EVENT_HUB_PARTITION_COUNT": str(args.partitions),
         "BEHAVIOUR_STATE": state or ("cosmos" if cosmos else "memory"),
     }
-    try:
-        settings = Settings.from_env({**env, **chosen})
-    except SettingsError as exc:
-        raise UsageError(str(exc)) from None
+    settings = app_settings({**env, **chosen})
     for name in (ARTIFACT_NAME, METADATA_NAME):
         if not (settings.model_dir / name).is_file():
             raise UsageError(

@@ -7,21 +7,28 @@ Resident memory is sampled once the run is warm (half the events) and at the end
 it grew by 10% or more, if stored scored + rejected differs from generated, or if an id repeats.
 Warm means past the bounded growth: the behaviour state kept in the worker process fills until every
 account holds its 40 latest payments (10,000 accounts x ~3 KB, reached after ~400,000 transactions),
-and only after that should memory stay flat.
+and only after that should memory stay flat. Progress goes to stderr every tenth of the run (the
+report on stdout stays one JSON document); `--events` and the app settings are checked first, and
+a run whose store would not fit in the temporary folder's free space is refused before it starts.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import os
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TextIO
 
+from devhost.cli import Parser, UsageError, app_settings, check_disk, fail, integer
 from devhost.runner import LocalPipeline, RunOptions
-from devhost.store import SQLiteStore
+from devhost.store import BYTES_PER_TRANSACTION, SQLiteStore
+
+PROG = "python -m devhost.soak"
 
 MAX_RSS_GROWTH = 0.10
 
@@ -61,7 +68,30 @@ class SoakReport:
         return found
 
 
-def soak(events: int, directory: Path) -> SoakReport:
+class Progress:
+    """A line on `out` each time another tenth of the run is stored: a long run is never silent."""
+
+    def __init__(self, total: int, out: TextIO = sys.stderr, clock: Callable[[], float] = time.monotonic) -> None:
+        self.total = total
+        self.done = 0
+        self._out = out
+        self._clock = clock
+        self._started = clock()
+        self._next = 1
+
+    def update(self, n: int) -> None:
+        self.done += n
+        while self._next <= 10 and self.done * 10 >= self._next * self.total:
+            elapsed = self._clock() - self._started
+            print(
+                f"soak: {self.done:,} of {self.total:,} transactions stored ({self._next * 10}%, {elapsed:.0f} s)",
+                file=self._out,
+                flush=True,
+            )
+            self._next += 1
+
+
+def soak(events: int, directory: Path, report: Callable[[int], None] | None = None) -> SoakReport:
     store = SQLiteStore(directory / "soak.sqlite")
     # A small replay window (just above the runner's in-flight backlog of two batches per partition):
     # retention filling up is bounded growth, but it would blur a 50k-event check.
@@ -73,6 +103,8 @@ def soak(events: int, directory: Path) -> SoakReport:
     def progress(n: int) -> None:
         nonlocal done
         done += n
+        if report is not None:
+            report(n)
         if not start_rss and done >= warm_after:
             start_rss.append(rss_bytes())
 
@@ -93,11 +125,21 @@ def soak(events: int, directory: Path) -> SoakReport:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1_000_000)
+    parser = Parser(PROG, __doc__.splitlines()[0])
+    parser.add_argument("--events", type=integer(1), default=1_000_000, help="transactions to run through")
     args = parser.parse_args(argv)
+    try:
+        app_settings({**os.environ, "BEHAVIOUR_STATE": "memory"})
+        check_disk(
+            args.events * BYTES_PER_TRANSACTION,
+            Path(tempfile.gettempdir()),
+            f"--events {args.events:,}",
+            "lower --events, or set TMPDIR to a folder on a bigger disk",
+        )
+    except UsageError as exc:
+        fail(PROG, str(exc))
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
-        report = soak(args.events, Path(tmp))
+        report = soak(args.events, Path(tmp), Progress(args.events).update)
     print(json.dumps({**asdict(report), "rss_growth": round(report.rss_growth, 4)}, indent=2))
     for problem in report.problems:
         print(f"FAILED: {problem}", file=sys.stderr)

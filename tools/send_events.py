@@ -46,6 +46,7 @@ from typing import Any, Final, Protocol, TextIO
 
 import orjson
 
+from devhost.cli import Parser, integer, number
 from shared.generation.generator import TransactionGenerator
 from tools.batch_plan import MAX_BATCH_BYTES, PartitionMode, events, pack, route
 
@@ -320,9 +321,23 @@ def _tqdm(total: int) -> Progress:
     return bar
 
 
+def _namespace(raw: str) -> str:
+    """`--namespace`: a host name, as the SDK takes it (no scheme, no path)."""
+    name = raw.strip()
+    if not name or "/" in name or ":" in name:
+        raise argparse.ArgumentTypeError(f"must be a host name such as <namespace>.servicebus.windows.net, got {raw!r}")
+    return name
+
+
+def _hub(raw: str) -> str:
+    if not raw.strip():
+        raise argparse.ArgumentTypeError("must name an event hub")
+    return raw.strip()
+
+
 def parser() -> argparse.ArgumentParser:
-    """Command-line options; defaults come from the same environment names the app uses."""
-    p = argparse.ArgumentParser(prog="python -m tools.send_events", description=__doc__.splitlines()[0])
+    """Command-line options (defaults shown in --help; a bad value is one line, exit 2); env defaults as the app's."""
+    p = Parser("python -m tools.send_events", __doc__.splitlines()[0])
     auth = p.add_argument_group("destination (first match: --emulator, connection-string variable, --namespace)")
     auth.add_argument("--emulator", action="store_true", help="the local Event Hubs emulator (docker-compose.yml)")
     auth.add_argument(
@@ -333,30 +348,36 @@ def parser() -> argparse.ArgumentParser:
     )
     auth.add_argument(
         "--namespace",
+        type=_namespace,
         default=os.environ.get(NAMESPACE_ENV),
         help="<namespace>.servicebus.windows.net, with DefaultAzureCredential "
         "(default: $EventHubConnection__fullyQualifiedNamespace)",
     )
-    p.add_argument("--hub", default=os.environ.get("EVENT_HUB_NAME", "transactions"), help="event hub name")
-    p.add_argument("--count", type=int, default=1000, help="transactions to send (default %(default)s)")
-    p.add_argument("--rate", type=float, default=0.0, help="transactions per second; 0 sends as fast as possible")
+    p.add_argument("--hub", type=_hub, default=os.environ.get("EVENT_HUB_NAME", "transactions"), help="event hub name")
+    p.add_argument("--count", type=integer(1), default=1000, help="transactions to send")
+    p.add_argument("--rate", type=number(0), default=0.0, help="transactions per second; 0 sends as fast as possible")
     p.add_argument(
         "--records-per-event",
-        type=int,
+        type=integer(1),
         default=1,
         metavar="N",
-        help='transactions per event; above 1, {"records": [...]} envelopes under 1 MB (default 1)',
+        help='transactions per event; above 1, {"records": [...]} envelopes under 1 MB',
     )
     p.add_argument(
         "--partition-key",
         type=PartitionMode,
         choices=list(PartitionMode),
         default=PartitionMode.NONE,
-        help="none, account_id (per-account order) or round-robin (default none)",
+        help="none, account_id (per-account order) or round-robin",
     )
-    p.add_argument("--max-batch-bytes", type=int, default=MAX_BATCH_BYTES, help="batch ceiling (default 1 MiB)")
-    p.add_argument("--fraud-rate", type=float, default=0.10, help="share of fraud (default %(default)s)")
-    p.add_argument("--seed", type=int, default=None, help="seed for a reproducible stream")
+    p.add_argument(
+        "--max-batch-bytes",
+        type=integer(64, MAX_BATCH_BYTES),
+        default=MAX_BATCH_BYTES,
+        help="batch ceiling (Event Hubs takes at most 1 MiB)",
+    )
+    p.add_argument("--fraud-rate", type=number(0, 1), default=0.10, help="share of fraud")
+    p.add_argument("--seed", type=integer(0), default=None, help="seed for a reproducible stream")
     return p
 
 
@@ -373,10 +394,6 @@ def main(
     has_connection_string = bool(os.environ.get(args.connection_string_env))
     if not (args.emulator or has_connection_string or args.namespace):
         p.error(f"give --emulator, --namespace, or a connection string in ${args.connection_string_env}")
-    if args.count < 1 or args.rate < 0 or not 0.0 <= args.fraud_rate <= 1.0 or args.max_batch_bytes < 64:
-        p.error("--count must be >= 1, --rate >= 0, --fraud-rate within [0, 1], --max-batch-bytes >= 64")
-    if args.records_per_event < 1:
-        p.error("--records-per-event must be >= 1")
     producer, make_event = producer_factory(args)
     stats = SendStats(requested=args.count)
     bar = progress_factory(args.count)

@@ -457,3 +457,47 @@ def test_cli_records_per_event(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "sent 1,000 of 1,000 transactions in 10 events" in out.getvalue()
     with pytest.raises(SystemExit):
         main(["--emulator", "--records-per-event", "0"], producer_factory=factory, progress_factory=_Bar, out=out)
+
+
+BAD_OPTIONS: list[tuple[list[str], str]] = [
+    (["--emulator", "--count", "0"], "argument --count: must be a whole number >= 1, got '0'"),
+    (["--emulator", "--count", "ten"], "argument --count: must be a whole number >= 1, got 'ten'"),
+    (["--emulator", "--rate", "-1"], "argument --rate: must be a number >= 0, got '-1'"),
+    (["--emulator", "--rate", "nan"], "argument --rate: must be a number >= 0, got 'nan'"),
+    (["--emulator", "--fraud-rate", "1.5"], "argument --fraud-rate: must be a number >= 0 and <= 1, got '1.5'"),
+    (
+        ["--emulator", "--max-batch-bytes", "10"],
+        "argument --max-batch-bytes: must be a whole number from 64 to 1,048,576, got '10'",
+    ),
+    (
+        ["--emulator", "--max-batch-bytes", "2000000"],
+        "argument --max-batch-bytes: must be a whole number from 64 to 1,048,576, got '2000000'",
+    ),
+    (["--emulator", "--records-per-event", "0"], "argument --records-per-event: must be a whole number >= 1, got '0'"),
+    (["--emulator", "--seed", "-3"], "argument --seed: must be a whole number >= 0, got '-3'"),
+    (
+        ["--namespace", "https://ns.servicebus.windows.net/"],
+        "argument --namespace: must be a host name such as <namespace>.servicebus.windows.net",
+    ),
+    (["--emulator", "--hub", " "], "argument --hub: must name an event hub"),
+    (["--emulator", "--partition-key", "colour"], "argument --partition-key: invalid"),
+    (["--count", "5"], "give --emulator, --namespace, or a connection string in $EVENTHUB_CONNECTION_STRING"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_OPTIONS, ids=[" ".join(a) for a, _ in BAD_OPTIONS])
+def test_cli_bad_option_is_one_line_and_exit_2(
+    argv: list[str], message: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each bad value: one line naming the option and what it must be, exit status 2, no client built."""
+    monkeypatch.delenv("EVENTHUB_CONNECTION_STRING", raising=False)
+    monkeypatch.delenv("EventHubConnection__fullyQualifiedNamespace", raising=False)
+    factory = _Factory(StandInProducer())
+    with pytest.raises(SystemExit) as exc:
+        main(argv, producer_factory=factory, progress_factory=_Bar, out=io.StringIO())
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert err.startswith("python -m tools.send_events: error: "), err
+    assert err.count("\n") == 1, err
+    assert message in err, err
+    assert factory.args is None
