@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Final
+from urllib.parse import urlsplit
 
 from devhost.cli import Parser, UsageError, app_settings, check_disk, fail, integer, number, port, writable_folder
 from devhost.dashboard import DashboardServer
@@ -35,6 +36,7 @@ from devhost.store import BYTES_PER_TRANSACTION, SQLiteStore
 from devhost.summary import RunSummary
 from devhost.worker import worker
 from devhost.writes import Store
+from shared.settings import KEY_VAULT_REFERENCE_PREFIX
 
 logger = logging.getLogger(__name__)
 
@@ -281,8 +283,17 @@ def _run(args: argparse.Namespace, options: RunOptions) -> int:
             dashboard = _started(lambda p: DashboardServer(state, port=p), "dashboard", args.port)
             stack.callback(dashboard.stop)
             print(f"dashboard: {dashboard.url}")
-        if not os.environ.get("POWERBI_PUSH_URL"):
+        push_url = os.environ.get("POWERBI_PUSH_URL", "").strip()
+        if not push_url:
             print("power bi: POWERBI_PUSH_URL not set; rows go to the local dashboard only")
+        elif push_url.startswith(KEY_VAULT_REFERENCE_PREFIX):
+            print("power bi: POWERBI_PUSH_URL is a Key Vault reference, which only Azure resolves; dashboard only")
+        else:
+            # The host only: the URL carries the dataset's key.
+            print(
+                f"power bi: rows go to {urlsplit(push_url).hostname} and the local dashboard; a failing push is "
+                f"retried per PublishToPowerBI's @retry, and after the run for up to {options.publish_drain_s:.0f} s"
+            )
 
         from tqdm import tqdm
 

@@ -343,8 +343,8 @@ class LocalPipeline:
                 if not said:
                     # Otherwise the end of a run with a failing publish is a silent wait.
                     logger.warning(
-                        "publishing is failing (see above): retrying per PublishToPowerBI's @retry policy for up to "
-                        "%.0f s more before the rest counts as unpublished (Ctrl-C stops now)",
+                        "publishing is failing (see above): the run is over, and PublishToPowerBI's @retry policy is "
+                        "waited out for up to %.0f s more before the rest is left unpublished (Ctrl-C stops now)",
                         deadline - time.monotonic(),
                     )
                     said = True

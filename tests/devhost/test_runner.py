@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,48 @@ def test_stage_times_fit_inside_the_run_and_its_drain(tmp_path: Path) -> None:
     assert summary.published >= 20_000
     assert summary.drain_s > 0
     assert sum(summary.stage_seconds.values()) <= summary.elapsed_s + summary.drain_s
+
+
+def test_a_failing_publish_at_the_end_of_a_run_says_why_it_waits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Power BI still failing when the run ends: the wait for the retry policy is announced once, never silent."""
+    import functions.publish as publish
+    from devhost.retry import RetryPolicy
+    from shared.publishing.push import PowerBIPushClient
+    from shared.settings import get_settings
+    from tests.fakes.powerbi_server import FakePowerBI, Fault
+
+    document = {
+        "timestamp": "2026-11-21T10:00:00Z",
+        "account_id": "acct-1",
+        "amount": 12.5,
+        "category_recipient": "food_store",
+        "transaction_type": "online",
+        "transaction_method": "card",
+        "foreign_transaction": 0,
+        "fraud_probability": 0.1,
+        "is_flagged": False,
+        "threshold": 0.5,
+        "model_version": "test",
+        "scored_at": "2026-11-21T10:00:01Z",
+    }
+    with FakePowerBI() as fake:
+        fake.script(*[Fault.http(503)] * 1000)
+        monkeypatch.setenv("POWERBI_PUSH_URL", fake.url)
+        get_settings.cache_clear()
+        client = PowerBIPushClient(fake.url, 5.0, sleep=lambda _s: None)
+        monkeypatch.setattr(publish, "_client", lambda _url, _timeout: client)
+        store = SQLiteStore(tmp_path / "p.sqlite")
+        store.upsert("scored", [{**document, "id": f"doc-{i}"} for i in range(50)])
+        retry = RetryPolicy(max_retries=50, minimum_s=0.2, maximum_s=0.2)  # outlasts the drain
+        options = RunOptions(events=100, partitions=1, publish_retry=retry, publish_drain_s=1.0)
+        caplog.set_level("WARNING", logger="devhost.runner")
+        with LocalPipeline(store, options) as pipeline:
+            summary = pipeline.run()
+    waits = [r.getMessage() for r in caplog.records if "the run is over" in r.getMessage()]
+    assert len(waits) == 1
+    assert re.search(r"waited out for up to \d+ s more", waits[0])
+    assert "Ctrl-C" in waits[0]
+    assert summary.published == 0
+    assert summary.drain_s > 0
