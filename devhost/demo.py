@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -111,6 +112,18 @@ def _uses_cosmos(kind: str, env: Mapping[str, str]) -> bool:
     return kind == "cosmos" or (kind == "auto" and bool(env.get("CosmosDBConnection", "").strip()))
 
 
+def _reachable(setting: str, url: str, timeout_s: float = 5.0) -> None:
+    """A UsageError unless `url`'s host takes a TCP connection within `timeout_s`: the SDK would retry for minutes."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UsageError(f"{setting} names {parts.hostname}:{port}, which does not answer ({reason})") from None
+
+
 def preflight(args: argparse.Namespace, env: Mapping[str, str]) -> RunOptions:
     """Every check that needs no running part: options together, folders, free disk, app settings, the model."""
     from shared.loopback import connection_string_endpoint
@@ -132,6 +145,7 @@ def preflight(args: argparse.Namespace, env: Mapping[str, str]) -> RunOptions:
             raise UsageError(
                 "CosmosDBConnection must be a connection string AccountEndpoint=https://...;AccountKey=...;"
             )
+        _reachable("CosmosDBConnection", connection_string_endpoint(connection))
     else:
         planned = args.events if args.duration is None or not args.rate else min(args.events, args.rate * args.duration)
         check_disk(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -87,6 +88,22 @@ def test_bad_option_or_setting(
     assert err.startswith(PROG), err
     assert message in err, err
     assert "secret-value" not in err  # a push URL's key is never echoed
+
+
+def test_a_cosmos_endpoint_that_does_not_answer_is_refused_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CosmosDBConnection naming a port nobody listens on: one line at once, not minutes of SDK retries."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("CosmosDBConnection", f"AccountEndpoint=https://127.0.0.1:{port}/;AccountKey=a2V5;")
+    with pytest.raises(SystemExit) as exited:
+        demo.main(["--data-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert f"CosmosDBConnection names 127.0.0.1:{port}, which does not answer (Connection refused)" in err
+    assert "a2V5" not in err
 
 
 def test_data_dir_that_cannot_take_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
