@@ -125,35 +125,23 @@ def _reachable(setting: str, url: str, timeout_s: float = 5.0) -> None:
 
 
 def preflight(args: argparse.Namespace, env: Mapping[str, str]) -> RunOptions:
-    """Every check that needs no running part: options together, folders, free disk, app settings, the model."""
+    """Every check that needs no running part: options together, app settings, the model, then folder, disk, network.
+
+    The checks that only read come first, so a bad setting leaves nothing behind (not even the data folder).
+    """
     from shared.loopback import connection_string_endpoint
     from shared.publishing.push import PowerBIPushClient
     from shared.scoring.model import ARTIFACT_NAME, METADATA_NAME
 
     if args.port and args.port == args.functions_port:
         raise UsageError(f"--functions-port must differ from --port (both are {args.port})")
-    writable_folder("--data-dir", args.data_dir)
     cosmos = _uses_cosmos(args.store, env)
     connection = env.get("CosmosDBConnection", "").strip()
-    if cosmos:
-        if not connection:
-            raise UsageError("--store cosmos needs CosmosDBConnection set to AccountEndpoint=...;AccountKey=...;")
-        if (
-            not connection_string_endpoint(connection).startswith(("https://", "http://"))
-            or "AccountKey=" not in connection
-        ):
-            raise UsageError(
-                "CosmosDBConnection must be a connection string AccountEndpoint=https://...;AccountKey=...;"
-            )
-        _reachable("CosmosDBConnection", connection_string_endpoint(connection))
-    else:
-        planned = args.events if args.duration is None or not args.rate else min(args.events, args.rate * args.duration)
-        check_disk(
-            int(planned) * BYTES_PER_TRANSACTION,
-            args.data_dir,
-            f"--events {args.events:,}",
-            "lower --events (or set --duration), or point --data-dir at a bigger disk",
-        )
+    if cosmos and not connection:
+        raise UsageError("--store cosmos needs CosmosDBConnection set to AccountEndpoint=...;AccountKey=...;")
+    endpoint = connection_string_endpoint(connection)
+    if cosmos and (not endpoint.startswith(("https://", "http://")) or "AccountKey=" not in connection):
+        raise UsageError("CosmosDBConnection must be a connection string AccountEndpoint=https://...;AccountKey=...;")
     state = env.get("BEHAVIOUR_STATE", "").strip().lower() or None
     if state == "cosmos" and not cosmos:
         raise UsageError(
@@ -178,6 +166,17 @@ def preflight(args: argparse.Namespace, env: Mapping[str, str]) -> RunOptions:
         except ValueError:
             # Never echo the value: a push URL carries its key.
             raise UsageError("POWERBI_PUSH_URL must be an https:// URL (plain http only to a loopback host)") from None
+    writable_folder("--data-dir", args.data_dir)
+    if cosmos:
+        _reachable("CosmosDBConnection", endpoint)
+    else:
+        planned = args.events if args.duration is None or not args.rate else min(args.events, args.rate * args.duration)
+        check_disk(
+            int(planned) * BYTES_PER_TRANSACTION,
+            args.data_dir,
+            f"--events {args.events:,}",
+            "lower --events (or set --duration), or point --data-dir at a bigger disk",
+        )
     return RunOptions(
         events=args.events,
         rate=args.rate or None,

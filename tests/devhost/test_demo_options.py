@@ -88,6 +88,8 @@ def test_bad_option_or_setting(
     assert err.startswith(PROG), err
     assert message in err, err
     assert "secret-value" not in err  # a push URL's key is never echoed
+    if env:
+        assert not (tmp_path / "data").exists(), "a bad setting leaves nothing behind"
 
 
 def test_a_cosmos_endpoint_that_does_not_answer_is_refused_at_once(
