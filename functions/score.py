@@ -9,6 +9,7 @@ from typing import Any
 
 import azure.functions as func
 
+from shared.behaviour.merchant_store import get_merchant_store
 from shared.behaviour.store import StateWriteError, get_state_store
 from shared.contract.schema import Rejection
 from shared.scoring import bundled
@@ -152,4 +153,5 @@ def _score(batch: EventBatch, events: list[func.EventHubEvent], context: func.Co
             # Already logged once by LazyModel; keep the events rather than skipping them.
             unavailable = Rejection("model", "model_unavailable", "the model artifact failed its check")
             return reject_all(batch, unavailable, limits=limits), "unavailable"
-        return score_batch(batch, model, limits=limits, store=get_state_store()), model.version
+        result = score_batch(batch, model, limits=limits, store=get_state_store(), merchant_store=get_merchant_store())
+        return result, model.version

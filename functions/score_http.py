@@ -8,6 +8,7 @@ import azure.functions as func
 import orjson
 
 from functions.http import JSON, error_response
+from shared.behaviour.merchant_store import get_merchant_store
 from shared.behaviour.store import get_state_store
 from shared.scoring import bundled
 from shared.scoring.model import ModelIntegrityError
@@ -40,7 +41,9 @@ def score_request(req: func.HttpRequest) -> func.HttpResponse:
     # Off by default: the caller may not be the named account's bank (shared/scoring/request.py).
     figures = get_settings().score_api_reason_figures
     try:
-        answer = score_records(records, model, store=get_state_store(), reason_figures=figures)
+        answer = score_records(
+            records, model, store=get_state_store(), reason_figures=figures, merchant_store=get_merchant_store()
+        )
     except Exception:
         # The boundary: a bug of ours is a 500 with a stable code and nothing of the exception in it.
         logger.exception("scoring a request of %d records failed", len(records))

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from shared.behaviour import merchants
+from shared.behaviour.merchant_store import MerchantStateUnavailableError
 from shared.behaviour.store import RateLimitedWarning
 
 
@@ -42,8 +43,6 @@ def merchant_features(
         return zeros, "off"
     if not named:
         return zeros, "none"
-    from shared.behaviour.merchant_store import MerchantStateUnavailableError
-
     try:
         states = store.read(named)
     except MerchantStateUnavailableError as exc:

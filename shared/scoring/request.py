@@ -35,11 +35,13 @@ from typing import Any, Final
 import orjson
 
 from shared.behaviour import features as behaviour
+from shared.behaviour.merchants import DEFAULT_DELAY_DAYS
 from shared.behaviour.store import StateStore
 from shared.contract import schema as c
 from shared.scoring.batch import score_batch
 from shared.scoring.documents import utc_iso
 from shared.scoring.events import EventBatch
+from shared.scoring.merchant_risk import MerchantReader
 from shared.scoring.model import FraudModel
 
 MAX_BODY_BYTES: Final = 1_048_576
@@ -97,14 +99,22 @@ def _timestamp(record: dict[str, Any], stamp: str) -> str:
         return stamp
 
 
-def describe_without_figures(field: str, features: Mapping[str, float], record: Mapping[str, Any]) -> str:
+def describe_without_figures(
+    field: str, features: Mapping[str, float], record: Mapping[str, Any], delay_days: int = DEFAULT_DELAY_DAYS
+) -> str:
     """`behaviour.describe` without a figure from the account's stored history: what was unusual, in words.
 
     No amount, balance share, count or duration of earlier payments; the record's own values (a
-    static field, the category it names) are the caller's and stay as `describe` words them.
+    static field, the category it names) are the caller's and stay as `describe` words them. A
+    merchant's confirmed frauds are the bank's figures about a merchant, not about the account, and
+    are quoted.
     """
     if field not in behaviour.FEATURES or field in _HISTORY_FREE:
-        return behaviour.describe(field, features, record)
+        return behaviour.describe(field, features, record, delay_days)
+    if field.startswith("payments_prior_"):
+        return "payments on earlier days" if (features.get(field) or 0.0) > 0 else "no payments on earlier days"
+    if field.startswith("mean_amount_prior_"):
+        return "the amounts of earlier days"
     value = float(features.get(field) or 0.0)
     if field == "history_count":
         return "earlier payments on record" if value > 0 else "no account history"
@@ -177,6 +187,7 @@ def score_records(
     store: StateStore | None = None,
     *,
     reason_figures: bool = False,
+    merchant_store: MerchantReader | None = None,
 ) -> dict[str, Any]:
     """Score records in order: probability, decision and reasons, or a per-record error.
 
@@ -203,13 +214,15 @@ def score_records(
         positions.append(i)
     # Sequence numbers are the records' positions, so the documents map back to them.
     batch = EventBatch(bodies, [None] * len(bodies), positions, partition=None)
-    result = score_batch(batch, model, moment, store=store, write_state=False)
+    result = score_batch(batch, model, moment, store=store, write_state=False, merchant_store=merchant_store)
 
     for doc in result.scored:
         reasons = doc["reasons"]
         if not reason_figures:
             for reason in reasons:
-                reason["text"] = describe_without_figures(reason["field"], doc["behaviour"], doc)
+                reason["text"] = describe_without_figures(
+                    reason["field"], doc["behaviour"], doc, model.merchant_delay_days
+                )
         answers[doc["sequence_number"]] = {
             "fraud_probability": doc["fraud_probability"],
             "is_fraud": doc["is_flagged"],
