@@ -7,10 +7,10 @@ once after `docker compose up`:
     .venv/bin/python emulators/create_cosmos_containers.py
 
 Names are the app's settings (their defaults are the names infra/modules/cosmos.bicep creates on Azure);
-partition keys are `shared.contract.partitions.COSMOS_PARTITION_KEY_PATHS` (tests/infra/test_templates.py
-keeps both in step with the template). Indexing policies are left at the emulator's
-default: the vNext emulator does not implement custom index policies yet
-(learn.microsoft.com/azure/cosmos-db/emulator-linux, feature support).
+partition keys are `shared.contract.partitions.COSMOS_PARTITION_KEY_PATHS` and, for the labels and
+merchants containers, their stores' `PARTITION_KEY` (tests/infra/test_templates.py keeps all in step
+with the template). Indexing policies are left at the emulator's default: the vNext emulator does not
+implement custom index policies yet (learn.microsoft.com/azure/cosmos-db/emulator-linux, feature support).
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:  # run as a file, Python puts emulators/ on the path, not the repository
     sys.path.insert(0, _ROOT)
 
+from shared.behaviour import merchant_store  # noqa: E402
 from shared.contract.partitions import COSMOS_PARTITION_KEY_PATHS  # noqa: E402
+from shared.labels import store as label_store  # noqa: E402
 
 EMULATOR_ENDPOINT: Final = "https://localhost:8081/"
 EMULATOR_KEY: Final = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
@@ -36,15 +38,22 @@ SETTINGS: Final = (
     ("rejected", "COSMOS_REJECTED_CONTAINER"),
     ("history", "COSMOS_HISTORY_CONTAINER"),
     ("profiles", "COSMOS_PROFILES_CONTAINER"),
+    ("labels", "COSMOS_LABELS_CONTAINER"),
+    ("merchants", "COSMOS_MERCHANTS_CONTAINER"),
     ("leases", "COSMOS_LEASE_CONTAINER"),
 )
 """(container's default name, the setting that renames it), for every container the app uses."""
+PARTITION_KEYS: Final = {
+    **COSMOS_PARTITION_KEY_PATHS,
+    "labels": label_store.PARTITION_KEY,
+    "merchants": merchant_store.PARTITION_KEY,
+}
 
 
 def containers(env: dict[str, str] | None = None) -> list[tuple[str, str]]:
     """(container name, partition key path), named by the same settings the app reads."""
     env = dict(os.environ) if env is None else env
-    return [(env.get(setting) or name, COSMOS_PARTITION_KEY_PATHS[name]) for name, setting in SETTINGS]
+    return [(env.get(setting) or name, PARTITION_KEYS[name]) for name, setting in SETTINGS]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

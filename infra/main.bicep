@@ -65,7 +65,7 @@ param eventHubMaxThroughputUnits int = 4
 
 // ---- Cosmos DB --------------------------------------------------------------------------------
 
-@description('Database holding the five containers (COSMOS_DATABASE).')
+@description('Database holding the seven containers (COSMOS_DATABASE).')
 param cosmosDatabaseName string = 'fraud'
 
 @description('Scored documents, partitioned by /account_id (COSMOS_SCORED_CONTAINER).')
@@ -79,6 +79,12 @@ param cosmosHistoryContainerName string = 'history'
 
 @description('Per-account behaviour state, one document per account, partitioned by /account_id (COSMOS_PROFILES_CONTAINER).')
 param cosmosProfilesContainerName string = 'profiles'
+
+@description('Confirmed outcomes posted to /api/labels, one per transaction, partitioned by /id (COSMOS_LABELS_CONTAINER).')
+param cosmosLabelsContainerName string = 'labels'
+
+@description('Merchant risk states and the label aggregation\'s progress, partitioned by /id (COSMOS_MERCHANTS_CONTAINER).')
+param cosmosMerchantsContainerName string = 'merchants'
 
 @description('Change-feed leases of PublishToPowerBI, partitioned by /id (COSMOS_LEASE_CONTAINER).')
 param cosmosLeaseContainerName string = 'leases'
@@ -157,6 +163,21 @@ param enqueuedTimeParser string = 'fast'
 @allowed(['cosmos', 'off'])
 @description('BEHAVIOUR_STATE: cosmos keeps each account\'s recent payments in the profiles container; off scores every payment with history unknown.')
 param behaviourState string = 'cosmos'
+
+// `memory` left out for the same reason as BEHAVIOUR_STATE: labels and merchant states must outlive instances.
+@allowed(['cosmos', 'off'])
+@description('LABEL_STORE: cosmos keeps labels posted to /api/labels in the labels container; off answers 503.')
+param labelStore string = 'cosmos'
+
+@allowed(['cosmos', 'off'])
+@description('MERCHANT_STATE: cosmos keeps merchant risk states in the merchants container; off scores every merchant as unlabelled.')
+param merchantState string = 'cosmos'
+
+@description('MERCHANT_RISK_DELAY_DAYS: whole days between a label becoming known and its use in merchant features (0-60).')
+param merchantRiskDelayDays string = '7'
+
+@description('LABEL_AGGREGATION_SCHEDULE: NCRONTAB (UTC) of the label aggregation; hourly, five minutes past, so a day is applied minutes after it ends.')
+param labelAggregationSchedule string = '0 5 * * * *'
 
 @description('MODEL_DIR: empty uses the artifact deployed with the app.')
 param modelDir string = ''
@@ -237,6 +258,8 @@ module cosmos 'modules/cosmos.bicep' = {
     rejectedContainerName: cosmosRejectedContainerName
     historyContainerName: cosmosHistoryContainerName
     profilesContainerName: cosmosProfilesContainerName
+    labelsContainerName: cosmosLabelsContainerName
+    merchantsContainerName: cosmosMerchantsContainerName
     leaseContainerName: cosmosLeaseContainerName
     scoredMaxThroughput: cosmosScoredMaxThroughput
     profilesMaxThroughput: cosmosProfilesMaxThroughput
@@ -333,6 +356,14 @@ var appSettings = {
   // as the bindings, and written by its `profiles` output binding.
   COSMOS_PROFILES_CONTAINER: cosmos.outputs.profilesContainerName
   BEHAVIOUR_STATE: behaviourState
+  // Created and read with the SDK (shared/labels/store.py, shared/behaviour/merchant_store.py) through the
+  // same identity endpoint; the aggregation timer (AggregateLabels) turns labels into merchant states.
+  COSMOS_LABELS_CONTAINER: cosmos.outputs.labelsContainerName
+  COSMOS_MERCHANTS_CONTAINER: cosmos.outputs.merchantsContainerName
+  LABEL_STORE: labelStore
+  MERCHANT_STATE: merchantState
+  MERCHANT_RISK_DELAY_DAYS: merchantRiskDelayDays
+  LABEL_AGGREGATION_SCHEDULE: labelAggregationSchedule
   COSMOS_LEASE_CONTAINER: cosmos.outputs.leaseContainerName
   GENERATE_MAX_COUNT: generateMaxCount
   GENERATOR_FRAUD_RATE: generatorFraudRate

@@ -1,5 +1,5 @@
-// Cosmos DB for NoSQL: the `fraud` database with the scored, rejected, history, profiles and leases
-// containers. Identity-based connections cannot create containers (the Cosmos DB trigger runs with
+// Cosmos DB for NoSQL: the `fraud` database with the scored, rejected, history, profiles, labels,
+// merchants and leases containers. Identity-based connections cannot create containers (the Cosmos DB trigger runs with
 // createLeaseContainerIfNotExists=false), so all of them are created here.
 // Types: https://learn.microsoft.com/azure/templates/microsoft.documentdb/2024-11-15/databaseaccounts
 //
@@ -21,6 +21,8 @@ param scoredContainerName string
 param rejectedContainerName string
 param historyContainerName string
 param profilesContainerName string
+param labelsContainerName string
+param merchantsContainerName string
 param leaseContainerName string
 
 @minValue(1000)
@@ -214,6 +216,75 @@ resource profiles 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers
   }
 }
 
+// Confirmed outcomes (shared/labels/store.py): one document per labelled transaction, id = partition key =
+// transaction_id, created (never replaced) with the SDK by RecordLabels, so a label is final. The
+// aggregation (AggregateLabels) reads one known day at a time with a cross-partition query on
+// `known_day`, the one indexed path: about 5 RU per ~400-byte label written with one path indexed
+// (https://learn.microsoft.com/azure/cosmos-db/understand-request-unit-consumption: 4.95 RU for a 1 KB
+// write). No TTL: a label is the record of an outcome, and training reads them back.
+resource labels 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: labelsContainerName
+  properties: {
+    resource: {
+      id: labelsContainerName
+      partitionKey: {
+        paths: ['/id']
+        kind: 'Hash'
+        version: 2
+      }
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        includedPaths: [
+          { path: '/known_day/?' }
+        ]
+        excludedPaths: [
+          { path: '/*' }
+          { path: '/"_etag"/?' }
+        ]
+      }
+    }
+    options: {
+      autoscaleSettings: {
+        maxThroughput: 1000
+      }
+    }
+  }
+}
+
+// Merchant risk states (shared/behaviour/merchant_store.py): one document per merchant (id
+// `merchant:<merchant_id>` = partition key) and the aggregation's progress (id `_aggregation`), read
+// by id (`read_items`, point reads) and written conditionally (If-Match) with the SDK. Nothing filters
+// on a field, so no path is indexed; 'consistent', not 'none', for the same reason as `profiles`.
+resource merchants 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: merchantsContainerName
+  properties: {
+    resource: {
+      id: merchantsContainerName
+      partitionKey: {
+        paths: ['/id']
+        kind: 'Hash'
+        version: 2
+      }
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        includedPaths: []
+        excludedPaths: [
+          { path: '/*' }
+        ]
+      }
+    }
+    options: {
+      autoscaleSettings: {
+        maxThroughput: 1000
+      }
+    }
+  }
+}
+
 // Partition key /id is what the Cosmos DB trigger requires of a lease container. Default indexing:
 // the change feed processor queries its few lease documents, and their writes are rare.
 resource leases 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
@@ -243,4 +314,6 @@ output scoredContainerName string = scored.name
 output rejectedContainerName string = rejected.name
 output historyContainerName string = history.name
 output profilesContainerName string = profiles.name
+output labelsContainerName string = labels.name
+output merchantsContainerName string = merchants.name
 output leaseContainerName string = leases.name

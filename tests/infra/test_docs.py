@@ -83,16 +83,17 @@ def test_teardown_purges_and_service_principals_are_covered() -> None:
 
 
 def test_deployed_containers_are_listed_in_full() -> None:
-    """deploy.md names every container cosmos.bicep creates, history and profiles included (review D)."""
+    """deploy.md names every container cosmos.bicep creates, history to merchants included (review D)."""
     cosmos = _text(ROOT / "infra" / "modules" / "cosmos.bicep")
     params = re.findall(r"param (\w+)ContainerName string", cosmos)
-    assert params == ["scored", "rejected", "history", "profiles", "lease"]
+    assert params == ["scored", "rejected", "history", "profiles", "labels", "merchants", "lease"]
     deploy = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
     row = next(line for line in deploy.splitlines() if line.startswith("| Cosmos DB for NoSQL"))
-    for container in ("scored", "rejected", "history", "profiles", "leases"):
+    for container in ("scored", "rejected", "history", "profiles", "labels", "merchants", "leases"):
         assert f"`{container}`" in row, container
-    assert "containers scored/rejected/history/profiles/leases" in deploy
-    assert "`scored`, `rejected`, `history`, `profiles` and `leases`" in _text(ROOT / "README.md")
+    assert "containers scored/rejected/history/profiles/labels/merchants/leases" in deploy
+    listed = "`scored`, `rejected`, `history`, `profiles`, `labels`, `merchants` and `leases`"
+    assert listed in _text(ROOT / "README.md")
 
 
 def test_local_runs_against_azure_use_their_own_consumer_group() -> None:

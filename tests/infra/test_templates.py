@@ -610,10 +610,18 @@ def _document_keys(path: Path) -> set[str]:
 
 
 def test_cosmos_containers_partition_keys_and_indexing() -> None:
-    """Every container on the code's partition key path (scored and profiles on /account_id, rejected and
-    leases on /id); scored and rejected index only queried fields."""
+    """Every container on the code's partition key path (scored and profiles on /account_id, rejected,
+    labels, merchants and leases on /id); scored and rejected index only queried fields."""
+    from shared.behaviour import merchant_store
     from shared.contract.partitions import COSMOS_PARTITION_KEY_PATHS
+    from shared.labels import store as label_store
     from shared.publishing.rows import ROW_SCHEMA
+
+    paths = {
+        **COSMOS_PARTITION_KEY_PATHS,
+        "labels": label_store.PARTITION_KEY,
+        "merchants": merchant_store.PARTITION_KEY,
+    }
 
     main = bicep("main.bicep")
     cosmos = bicep("modules/cosmos.bicep")
@@ -623,14 +631,16 @@ def test_cosmos_containers_partition_keys_and_indexing() -> None:
         for symbol, decl in of_kind(cosmos, "resource").items()
         if decl.target.startswith("Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@")
     }
-    assert containers == set(COSMOS_PARTITION_KEY_PATHS)
-    for symbol, path in COSMOS_PARTITION_KEY_PATHS.items():
+    assert containers == set(paths)
+    for symbol, path in paths.items():
         resource = cosmos[symbol].value["properties"]["resource"]
         assert resource["partitionKey"]["paths"] == [f"'{path}'"], symbol
     names = {
         "scored": ("cosmosScoredContainerName", "COSMOS_SCORED_CONTAINER"),
         "rejected": ("cosmosRejectedContainerName", "COSMOS_REJECTED_CONTAINER"),
         "profiles": ("cosmosProfilesContainerName", "COSMOS_PROFILES_CONTAINER"),
+        "labels": ("cosmosLabelsContainerName", "COSMOS_LABELS_CONTAINER"),
+        "merchants": ("cosmosMerchantsContainerName", "COSMOS_MERCHANTS_CONTAINER"),
         "leases": ("cosmosLeaseContainerName", "COSMOS_LEASE_CONTAINER"),
     }
     for symbol, (param, setting) in names.items():
@@ -692,6 +702,65 @@ def test_behaviour_state_settings_reach_the_app() -> None:
     assert literal(main["cosmosDatabaseName"].value) == defaults.cosmos_database
     for allowed in ("cosmos", "off"):
         assert Settings.from_env({"BEHAVIOUR_STATE": allowed}).behaviour_state == allowed
+
+
+def test_labels_container_indexes_only_what_the_aggregation_queries() -> None:
+    """Labels: id = partition key = transaction id, only `known_day` indexed (the aggregation's query filters
+    on it), no TTL; merchants: read and written by id only, so nothing indexed."""
+    from datetime import UTC, datetime
+
+    from shared.behaviour.merchant_store import merchant_document, progress_document
+    from shared.labels import contract
+    from shared.labels.store import KNOWN_ON_QUERY
+
+    cosmos = bicep("modules/cosmos.bicep")
+    labels = cosmos["labels"].value["properties"]["resource"]
+    policy = labels["indexingPolicy"]
+    assert [literal(p["path"]) for p in policy["includedPaths"]] == ["/known_day/?"]
+    assert {"path": "'/*'"} in policy["excludedPaths"]
+    assert "defaultTtl" not in labels
+    assert "c.known_day = @day" in KNOWN_ON_QUERY
+    label = contract.validate({"transaction_id": "t-1", "fraud": True, "known_at": "2026-01-01T00:00:00Z"}, 0, 10**15)
+    document = contract.document(label, datetime(2026, 1, 2, tzinfo=UTC))
+    assert document["id"] == document["transaction_id"] == "t-1"
+    assert isinstance(document["known_day"], int)
+    merchants = cosmos["merchants"].value["properties"]["resource"]
+    assert merchants["indexingPolicy"]["includedPaths"] == []
+    assert merchants["indexingPolicy"]["excludedPaths"] == [{"path": "'/*'"}]
+    assert literal(merchants["indexingPolicy"]["indexingMode"]) == "consistent"
+    assert merchant_document("_aggregation", {}, "now")["id"] != progress_document(0, "now")["id"]
+    for symbol in ("labels", "merchants"):
+        assert cosmos[f"output:{symbol}ContainerName"].value == f"{symbol}.name"
+        assert bicep("main.bicep")["cosmos"].value["params"][f"{symbol}ContainerName"] == (
+            f"cosmos{symbol.capitalize()}ContainerName"
+        )
+
+
+def test_label_settings_reach_the_app() -> None:
+    """LABEL_STORE, MERCHANT_STATE, the delay, the containers and the aggregation schedule are app settings
+    whose template defaults are the code's; the template offers only the stores that outlive instances."""
+    from shared.settings import Settings
+
+    settings = _app_settings()
+    main = bicep("main.bicep")
+    defaults = Settings()
+    assert settings["COSMOS_LABELS_CONTAINER"] == "cosmos.outputs.labelsContainerName"
+    assert settings["COSMOS_MERCHANTS_CONTAINER"] == "cosmos.outputs.merchantsContainerName"
+    assert literal(main["cosmosLabelsContainerName"].value) == defaults.labels_container
+    assert literal(main["cosmosMerchantsContainerName"].value) == defaults.merchants_container
+    for setting, param, default in (
+        ("LABEL_STORE", "labelStore", defaults.label_store),
+        ("MERCHANT_STATE", "merchantState", defaults.merchant_state),
+    ):
+        assert settings[setting] == param
+        assert "@allowed(['cosmos', 'off'])" in main[param].decorators
+        assert literal(main[param].value) == default == "cosmos"
+    assert settings["MERCHANT_RISK_DELAY_DAYS"] == "merchantRiskDelayDays"
+    assert int(literal(main["merchantRiskDelayDays"].value)) == defaults.merchant_risk_delay_days == 7
+    assert settings["LABEL_AGGREGATION_SCHEDULE"] == "labelAggregationSchedule"
+    schedule = literal(main["labelAggregationSchedule"].value)
+    assert schedule == _local_settings()["LABEL_AGGREGATION_SCHEDULE"] == "0 5 * * * *"
+    assert "LABEL_AGGREGATION_SCHEDULE" in _placeholders()
 
 
 def test_the_state_store_client_connects_like_the_bindings() -> None:
@@ -961,6 +1030,8 @@ def test_emulator_files_match_the_app_settings() -> None:
             ("rejected", "COSMOS_REJECTED_CONTAINER"),
             ("history", "COSMOS_HISTORY_CONTAINER"),
             ("profiles", "COSMOS_PROFILES_CONTAINER"),
+            ("labels", "COSMOS_LABELS_CONTAINER"),
+            ("merchants", "COSMOS_MERCHANTS_CONTAINER"),
             ("leases", "COSMOS_LEASE_CONTAINER"),
         ]
     ]
