@@ -71,6 +71,7 @@ def write_artifacts(result: TrainResult, out_dir: Path, training_seconds: float)
             "state_limit": behaviour.STATE_LIMIT,
             "horizon_days": behaviour.HORIZON_MS // behaviour.DAY_MS,
         },
+        "protocol": result.protocol,
         "merchant_risk": {
             "features": list(merchants.FEATURES),
             "windows_days": list(days.WINDOWS_DAYS),

@@ -23,7 +23,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -47,6 +47,7 @@ from model.training.data import (
     read_history_data,
 )
 from model.training.evaluate import FloatArray, IntArray, choose_threshold, evaluate
+from model.training.field_protocol import evaluate_test_period
 from model.training.frames import NO_HISTORY_SHARE, Splits, period_days, split_rows, with_behaviour
 from model.training.pipeline import CANDIDATES, Hyperparameters, build_pipeline
 from model.training.report import OURS
@@ -84,6 +85,7 @@ STAGES: Final = (
     "check",
     "importance",
     *(b.key for b in baselines.BASELINES),
+    "protocol",
     "reference",
 )
 """Names `train()` reports to its `progress` callback, in order, each when that stage is done."""
@@ -111,6 +113,8 @@ class TrainResult:
     test_scores: dict[str, FloatArray]
     """Test-split probabilities per model: `OURS` first, then the baselines."""
     stage_seconds: dict[str, float]
+    protocol: dict[str, Any] = field(default_factory=dict)
+    """The field's protocol on the test period (`field_protocol.evaluate_test_period`)."""
     merchant_delay_days: int = merchants.DEFAULT_DELAY_DAYS
     """Whole days a label had been known before it counted for merchant risk; serving uses the same."""
 
@@ -195,6 +199,16 @@ def train(
         )
         done(baseline.key)
 
+    on_protocol = evaluate_test_period(
+        splits.columns["test"],
+        labels["test"],
+        test_scores,
+        threshold,
+        seed,
+        episodes_from=columns if "episode" in columns else None,
+    )
+    done("protocol")
+
     if reference_multiple > 1 and data.source.get("source") == "generator":
         key = references.more_history_key(reference_multiple)
         measured[key], test_scores[key] = references.with_more_history(
@@ -259,6 +273,7 @@ def train(
         test_label=labels["test"],
         test_scores=test_scores,
         stage_seconds=stage_seconds,
+        protocol=on_protocol,
         merchant_delay_days=delay_days,
     )
 
