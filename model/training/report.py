@@ -241,6 +241,82 @@ def _metrics_tables(metadata: Mapping[str, Any]) -> list[str]:
     return [*ranking, "", *decisions]
 
 
+def _protocol_section(metadata: Mapping[str, Any]) -> list[str]:
+    """The field's protocol: every model at two fraud rates, ours per typology and per episode."""
+    found = metadata.get("protocol") or {}
+    if not found:
+        return []
+    names = model_names(metadata)
+    data = metadata["training_data"]
+    days = data.get("split_days", {})
+    lines = [
+        f"Periods in event time (`model/training/frames.py`, `protocol.py`): train {days.get('train', '?')} days, "
+        f"then a {data.get('delay_days', '?')}-day delay whose labels a bank does not have yet when it trains "
+        f"(its {data.get('delay_rows', 0):,} payments are neither trained nor measured on, though their own "
+        f"history feeds later payments' features), validation {days.get('validation', '?')} days (threshold, "
+        f"hyperparameters), test {days.get('test', '?')} days. Card Precision@{found['k']} is the share of true "
+        f"frauds among the {found['k']} accounts ranked most suspicious each day (an account found compromised "
+        "is left out of later days' rankings, as the handbook defines it), averaged over the test days. At "
+        f"{_pct(found['target_prevalence'])} prevalence the test period keeps every legitimate payment and a seeded "
+        f"random share of the frauds ({found['prevalence_draws']} draws, mean); scores are not recalibrated.",
+        "",
+    ]
+    for rate, by_model in sorted(found["rates"].items(), key=lambda item: item[0] != "observed"):
+        label = "the data's own fraud rate" if rate == "observed" else f"{rate} prevalence"
+        first = next(iter(by_model.values()))
+        lines += [
+            f"At {label} ({int(first['n']):,} payments, {int(first['frauds']):,} frauds):",
+            "",
+            f"| model | AP | ROC-AUC | CP@{found['k']} | recall at 1% FPR | recall at 0.1% FPR | Brier |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        lines += [
+            f"| {names.get(key, key)} | {m['average_precision']:.3f} | {m['roc_auc']:.3f} "
+            f"| {m['card_precision_at_k']:.3f} | {m['recall_at_1pct_fpr']:.3f} | {m['recall_at_0_1pct_fpr']:.3f} "
+            f"| {m['brier']:.4f} |"
+            for key, m in by_model.items()
+        ]
+        lines.append("")
+    if found.get("typologies"):
+        lines += [
+            "Ours per typology (each typology's frauds ranked against every legitimate payment of the test period):",
+            "",
+            "| typology | frauds | recall at the threshold | recall at 1% FPR | AP |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for t in found["typologies"]:
+            name = TYPOLOGIES[t["typology"]].name if 0 <= t["typology"] < len(TYPOLOGIES) else str(t["typology"])
+            lines.append(
+                f"| {name} | {t['frauds']:,} | {t['recall_at_threshold']:.3f} | {t['recall_at_1pct_fpr']:.3f} "
+                f"| {t['average_precision']:.3f} |"
+            )
+        lines.append("")
+    episodes = found.get("episodes")
+    if episodes:
+        lines += [
+            f"Ours per episode ({episodes['episodes']:,} attacks that start inside the test period): is the first "
+            "payment caught, before any money has moved, or only later ones?",
+            "",
+            "| operating point | first payment flagged | any payment flagged | median position of the first flag |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for point, key in (("the threshold", "at_threshold"), ("1% FPR", "at_1pct_fpr")):
+            e = episodes[key]
+            lines.append(
+                f"| {point} | {_pct(e['first_flagged'])} | {_pct(e['caught'])} | {e['median_first_caught_rank']:g} |"
+            )
+        lines.append("")
+    return lines
+
+
+def _benchmark_section(metadata: Mapping[str, Any]) -> list[str]:
+    """The independent benchmark (`model/benchmark/`), when the training run measured it."""
+    bench = metadata.get("benchmark")
+    if not bench:
+        return []
+    return ["## Independent benchmark: the ULB handbook's simulator and protocol", "", *bench["markdown"], ""]
+
+
 def evaluation_table(metadata: Mapping[str, Any]) -> str:
     """The ranking table alone, for the README."""
     return "\n".join(_metrics_tables(metadata)[: 2 + len(model_names(metadata)) + len(metadata.get("references", {}))])
@@ -341,6 +417,10 @@ def model_card(metadata: Mapping[str, Any]) -> str:
         f"![ROC curves]({PLOTS_DIR}/{ROC_PLOT})",
         f"![Precision-recall curves]({PLOTS_DIR}/{PR_PLOT})",
         "",
+        "## The field's evaluation protocol",
+        "",
+        *_protocol_section(metadata),
+        *_benchmark_section(metadata),
         "## Threshold",
         "",
         *_threshold_section(metadata),
