@@ -434,7 +434,9 @@ def model_card(metadata: Mapping[str, Any]) -> str:
         "time). `shared.behaviour.features.describe` words a behavioural reason as an analyst reads it, from the "
         "feature "
         'values themselves: "6 payments in the last hour", "first foreign payment", "amount 12x usual", '
-        '"first payment to jewelry", "85% of the balance spent in the last hour". Globally, over the test split:',
+        '"first payment to jewelry", "85% of the balance spent in the last hour", and for merchant risk '
+        '"merchant with 12 confirmed frauds among 40 labelled payments in the 30 days up to 7 days ago". '
+        "Personal attributes are never reasons. Globally, over the test split:",
         "",
         *_importance_rows(metadata),
         "",
@@ -448,12 +450,16 @@ def model_card(metadata: Mapping[str, Any]) -> str:
         "and the cost-optimal threshold. The threshold also depends on the review cost and on amounts.",
         f"- Metrics come from one test split of {test['n']:,} transactions and vary from sample to sample, recall "
         "at 1% FPR most: it rests on the few legitimate transactions with the highest scores.",
-        "- Behaviour is the account's own recent payments only: no device, IP, merchant or network features, and "
-        "no graph across accounts (mule accounts, shared devices).",
+        "- Behaviour is the account's own payments and its merchant's confirmed outcomes only: no device, IP or "
+        "network features, and no graph across accounts (mule accounts, shared devices). Merchant risk needs "
+        "labels: a bank that sends only fraud outcomes (no 'not fraud') gets fraud shares of 1 wherever it labels; "
+        "send both, as the handbook assumes every outcome is known after the delay.",
         "- The temporal split tests on later payments of the same accounts; accounts never seen are scored with "
         "history unknown (its row in the table).",
-        "- Personal attributes (`marital_status`, `children`, `income`, `credit`) are features, as in the seed's "
-        "recipe, and can appear as reasons; using them on real customers needs a legal and fairness review.",
+        "- Personal attributes (`marital_status`, `children`, `income`, `credit`) remain features, as in the seed's "
+        "contract and every baseline (they scale what is usual for an account), but are never given as a reason "
+        "for a flag (`PERSONAL_FIELDS` in `shared/scoring/model.py`); using them on real customers at all needs a "
+        "legal and fairness review.",
         "",
         "## Provenance",
         "",
