@@ -121,6 +121,8 @@ class RedriveStats:
     truncated: int = 0
     unreadable: int = 0
     oversized: int = 0
+    labels: int = 0
+    """Rejected labels (`kind: label`): they belong to POST /api/labels, not to the transactions' hub."""
     deleted: int = 0
     read_by_reason: Counter[str] = field(default_factory=Counter)
     sent_by_reason: Counter[str] = field(default_factory=Counter)
@@ -138,6 +140,8 @@ class RedriveStats:
             parts.append(f"unreadable {self.unreadable:,}")
         if self.oversized:
             parts.append(f"too large for a batch {self.oversized:,}")
+        if self.labels:
+            parts.append(f"labels left for POST /api/labels {self.labels:,}")
         parts.append(f"deleted {self.deleted:,}")
         reasons = ", ".join(f"{r} {self.sent_by_reason[r]:,} of {n:,}" for r, n in sorted(self.read_by_reason.items()))
         head = "dry run: " if self.dry_run else ""
@@ -232,7 +236,11 @@ def run(
     for page in itertools.batched(docs, options.page_size, strict=False):
         stats.read += len(page)
         stats.read_by_reason.update(str(doc.get("reason")) for doc in page)
-        planned = plan(page)
+        # A rejected label re-sent to the transactions' hub would be rejected again there, as not a
+        # transaction: labels are fixed and re-posted to POST /api/labels, so they stay where they are.
+        transactions = [doc for doc in page if doc.get("kind") != "label"]
+        stats.labels += len(page) - len(transactions)
+        planned = plan(transactions)
         stats.truncated += len(planned.truncated)
         stats.unreadable += len(planned.unreadable)
         for doc_id in planned.truncated:

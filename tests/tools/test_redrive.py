@@ -700,3 +700,16 @@ def test_real_producer_is_built_lazily_and_offline(argv: list[str], cli_env: pyt
     producer, make_event = sdk_producer(parser().parse_args(argv))
     assert make_event is eventhub.EventData
     producer.close()
+
+
+def test_rejected_labels_are_left_for_the_labels_endpoint() -> None:
+    """A rejected label (`kind: label`) is never sent to the transactions' hub, nor deleted; the summary counts it."""
+    label = {**rejected(payment("acct-1", 7), sequence=7), "kind": "label"}
+    kept = rejected(payment("acct-1", 8), sequence=8)
+    producer = ContractProducer()
+    container = FakeContainer([label, kept], producer)
+    stats = run(container, producer, Options(delete_sent=True), now=_clock)
+    assert producer.bodies() == [payment("acct-1", 8)]
+    assert stats.labels == 1
+    assert set(container.docs) == {label["id"]}
+    assert "labels left for POST /api/labels 1" in stats.summary()
