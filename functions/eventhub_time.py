@@ -5,7 +5,7 @@ Why: before `ScoreTransactions` runs, the worker turns every event of a batch in
 UTC `strptime` formats, each raising, before a zone-less one matches (`meta._parse_datetime`).
 That is about 130 µs per event on the worker's event-loop thread, some 20 times our own scoring
 cost per transaction, and it holds up every other invocation in the process while it runs
-(../shared/WORKER.md section 4). One `fromisoformat` does the same job in well under a microsecond.
+(docs/worker.md, "Behaviour of the engine"). One `fromisoformat` does the same job in well under a microsecond.
 
 What: `EventHubTriggerConverter._parse_datetime` (that class only; no other trigger's times) is
 replaced by `parse_enqueued_time` for exactly the shapes the host sends: `YYYY-MM-DDTHH:MM:SS`,

@@ -1,6 +1,6 @@
 """The Azure, Power BI and Fabric instructions in README.md and docs/ say what the code and templates do.
 
-Each check pins a finding of ../shared/AZURE-REVIEW.md that was a documentation defect: a command that
+Each check pins a finding of the team's Azure review that was a documentation defect: a command that
 would fail as written, or a step that cannot work.
 """
 
