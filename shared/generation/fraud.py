@@ -1,9 +1,13 @@
-"""Fraud in episodes: the documented typologies, when episodes start, and the payments each one makes.
+"""Fraud: the documented typologies, when their episodes start, and the payments each episode makes.
 
-Every payment of an episode is fraud, and an episode's payments follow each other within minutes,
-so behaviour (bursts, amounts far above the account's usual, first foreign payments, a draining
-balance) carries the signal a real fraud team relies on. Draining amounts are left to the balance
-walk (`DRAIN`), which knows what is left when each payment happens.
+`TYPOLOGIES` lists them with each one's share of fraudulent payments (the shares sum to 1), its
+pattern, parameters and sources. Three come in episodes on one account: every payment of an
+episode is fraud, and its payments follow each other within minutes, so behaviour (bursts, amounts
+far above the account's usual, first foreign payments, a draining balance) carries the signal a
+real fraud team relies on. Draining amounts are left to the balance walk (`DRAIN`), which knows
+what is left when each payment happens. The fourth, `compromised_merchant`, turns the legitimate
+payments at a compromised merchant into fraud for 28 days (`compromise.py`); its episode is the
+compromise.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Final
 
 import numpy as np
 
+from shared.generation import labels
 from shared.generation.event_time import weekdays
 from shared.generation.payments import CATEGORY, DRAIN, FIXED, METHOD, TYPE, ScheduledPayments, over, probs
 
@@ -22,7 +27,7 @@ WEEKEND_FRAUD_WEIGHT: Final = 1.3
 
 @dataclass(frozen=True)
 class Typology:
-    """One documented fraud pattern: how often it occurs among episodes, its parameters and its source."""
+    """One documented fraud pattern: its share of fraudulent payments, its parameters and its source."""
 
     key: str
     name: str
@@ -36,7 +41,7 @@ TYPOLOGIES: Final = (
     Typology(
         key="account_takeover",
         name="Account takeover",
-        share=0.45,
+        share=0.32,
         pattern="someone who took over online or mobile banking drains the account in a burst of transfers and "
         "purchases, often from abroad, in categories the customer rarely uses",
         parameters="2 + Poisson(3) payments, gaps Exp(mean 4 min); online 75%, ATM 10%, on site 15%; bank transfer, "
@@ -49,7 +54,7 @@ TYPOLOGIES: Final = (
     Typology(
         key="card_testing",
         name="Card testing",
-        share=0.30,
+        share=0.34,
         pattern="a fraudster checks stolen card details with several tiny online payments within minutes, then "
         "spends large amounts once the card is known to work",
         parameters="3 + Poisson(3) test payments of Uniform(0.50, 5.00), online card, gaps Exp(mean 40 s); then after "
@@ -61,7 +66,7 @@ TYPOLOGIES: Final = (
     Typology(
         key="stolen_card",
         name="Lost or stolen card used locally",
-        share=0.25,
+        share=0.09,
         pattern="a thief uses a physical card in shops near home: everyday channels and no foreign flag, amounts a "
         "few times usual, spread over hours; the hardest typology, caught mostly by category and amount",
         parameters="1 + Poisson(1.5) payments, gaps Exp(mean 25 min); on site 80%, online 20%; contactless, card "
@@ -70,28 +75,71 @@ TYPOLOGIES: Final = (
         based_on="lost and stolen card fraud as UK Finance's Annual Fraud Report counts it (mostly contactless and "
         "chip-and-PIN at the point of sale)",
     ),
+    Typology(
+        key="compromised_merchant",
+        name="Compromised merchant",
+        share=0.25,
+        pattern="card data is stolen at a merchant (a skimmed terminal, a breached online shop): while the compromise "
+        "lasts, every payment there is fraud, made by the merchant's own customers in their everyday way, so only "
+        "the merchant's record of confirmed frauds, known days later, tells",
+        parameters="compromises last 28 days; merchants picked at random, each equally likely among those whose "
+        "expected volume fits, as many at once as keeps their expected legitimate volume at this typology's share "
+        "of the fraud rate (so at low rates, smaller merchants); one episode per compromise; amounts, channels, "
+        "methods and categories are the customers' own there",
+        based_on="scenario 2 of the transaction simulator in the ULB 'Reproducible Machine Learning for Credit Card "
+        "Fraud Detection - Practical Handbook' (Le Borgne, Siblini, Lebichot, Bontempi): terminals drawn at random "
+        "are compromised for 28 days and every transaction at them in that time is fraudulent; it stands for "
+        "card-data compromise at a common point of purchase (skimmed terminals, breached merchants), the fraud "
+        "being marked where the data was taken rather than where the stolen cards are used",
+    ),
 )
-_TYPOLOGY_SHARES = probs([t.share for t in TYPOLOGIES])
-EXPECTED_EPISODE_LENGTH: Final = 0.45 * 5.0 + 0.30 * (6.0 + 2.0) + 0.25 * 2.5
-"""Mean payments per episode, from the parameters above; sets the episode rate for a fraud share."""
+TYPOLOGY_KEYS: Final = tuple(t.key for t in TYPOLOGIES)
+COMPROMISED: Final = TYPOLOGY_KEYS.index("compromised_merchant")
+COMPROMISED_SHARE: Final = TYPOLOGIES[COMPROMISED].share
+LOCAL: Final = TYPOLOGY_KEYS.index("stolen_card")
+"""The typology whose shops are in the account's home region; other episodes use merchants anywhere."""
+EPISODE_PAYMENTS: Final = {"account_takeover": 5.0, "card_testing": 6.0 + 2.0, "stolen_card": 2.5}
+"""Mean payments per episode of the episodic typologies, from their parameters above."""
+_EPISODIC: Final = np.asarray([TYPOLOGY_KEYS.index(k) for k in EPISODE_PAYMENTS])
+_STARTS_BY_KIND: Final = np.asarray([TYPOLOGIES[k].share / EPISODE_PAYMENTS[TYPOLOGY_KEYS[k]] for k in _EPISODIC])
+EPISODES_PER_FRAUD_PAYMENT: Final = float(_STARTS_BY_KIND.sum())
+"""Episodes started per fraudulent payment (all typologies): the episode rate for a fraud rate."""
+_KIND_P: Final = probs(_STARTS_BY_KIND)
 
 
 def episodes(
-    rng: np.random.Generator, episode_rate: np.ndarray, usual_log: np.ndarray, t0: int, t1: int, days: float
+    rng: np.random.Generator,
+    episode_rate: np.ndarray,
+    usual_log: np.ndarray,
+    t0: int,
+    t1: int,
+    first_episode: int,
 ) -> ScheduledPayments:
-    """The payments of every episode starting in [t0, t1), per account's episode rate a day and usual log amount."""
+    """The payments of every episode starting in [t0, t1), per account's episode rate a day and usual log amount.
+
+    Episodes are numbered from `first_episode` in start order; merchants are left to the caller (-1).
+    """
+    days = (t1 - t0) / 86_400_000
     # Thinning: draw at the weekend rate, keep weekday starts with probability 1 / weight.
     counts = rng.poisson(episode_rate * days * WEEKEND_FRAUD_WEIGHT * 7.0 / (5.0 + 2.0 * WEEKEND_FRAUD_WEIGHT))
     account = np.repeat(np.arange(episode_rate.size), counts)
-    start = rng.integers(t0, t1, account.size)
+    start = rng.integers(t0, max(t1, t0 + 1), account.size)
     keep = (weekdays(start) >= 5) | (rng.random(account.size) < 1.0 / WEEKEND_FRAUD_WEIGHT)
     account, start = account[keep], start[keep]
-    kinds = rng.choice(len(TYPOLOGIES), size=account.size, p=_TYPOLOGY_SHARES)
+    kinds = _EPISODIC[rng.choice(_EPISODIC.size, size=account.size, p=_KIND_P)]
     parts = [
         _episode(rng, int(acc), float(np.exp(usual_log[acc])), int(t), int(kind))
-        for acc, t, kind in zip(account, start, kinds, strict=True)
+        for acc, t, kind in zip(account.tolist(), start.tolist(), kinds.tolist(), strict=True)
     ]
-    return ScheduledPayments.concat(parts) if parts else ScheduledPayments.empty()
+    if not parts:
+        return ScheduledPayments.empty()
+    out = ScheduledPayments.concat(parts)
+    sizes = np.asarray([p.t.size for p in parts])
+    # One report per episode, counted from its last payment.
+    last = out.t[np.cumsum(sizes) - 1]
+    out.episode = np.repeat(first_episode + np.arange(len(parts)), sizes)
+    out.reported = np.repeat(last + labels.fraud_lags(rng, len(parts)), sizes)
+    return out
 
 
 def _episode(rng: np.random.Generator, account: int, usual: float, start: int, kind: int) -> ScheduledPayments:
@@ -129,7 +177,7 @@ def _episode(rng: np.random.Generator, account: int, usual: float, start: int, k
         foreign = np.full(n, int(rng.random() < 0.3))
         kind_ = np.full(n, FIXED)
         param = np.concatenate([rng.uniform(0.5, 5.0, tests), usual * 8.0 * rng.lognormal(0.0, 0.5, cash)])
-    else:
+    else:  # stolen_card
         n = 1 + int(rng.poisson(1.5))
         gaps = rng.exponential(25 * 60_000, n)
         ttype = rng.choice(3, n, p=over(TYPE, {"onsite": 80, "online": 20}))
@@ -158,4 +206,7 @@ def _episode(rng: np.random.Generator, account: int, usual: float, start: int, k
         kind=np.asarray(kind_, dtype=np.int64),
         param=np.asarray(param, dtype=np.float64),
         typology=np.full(n, kind, dtype=np.int64),
+        merchant=np.full(n, -1, dtype=np.int64),
+        episode=np.full(n, -1, dtype=np.int64),
+        reported=np.full(n, -1, dtype=np.int64),
     )

@@ -1,10 +1,15 @@
-"""Synthetic labelled bank transactions from a population of customers (`population.py`), in event time.
+"""Synthetic labelled bank transactions from a population of customers and merchants (`population.py`), in event time.
 
 One `TransactionGenerator` is one seeded stream: each call to `generate` or `columns` continues it,
 so consecutive calls emit the population's payments in event-time order across accounts, with
-each account's balance evolving from one payment to the next and fraud arriving in episodes. The
-seed's twelve fields keep their names, types and domains; `account_id` now names a customer whose
-past explains its present, which is what the behavioural features (`shared/behaviour/features.py`) read.
+each account's balance evolving from one payment to the next and fraud arriving in episodes and at
+compromised merchants. The seed's twelve fields keep their names, types and domains; `account_id`
+names a customer whose past explains its present, which is what the behavioural features
+(`shared/behaviour/features.py`) read, and `merchant_id` the merchant every payment goes to
+(`m-000123`; populations side by side, by `account_offset`, name different merchants).
+`labels(columns)` gives each payment's label as the labels path takes it, known when `known_ms` says.
+
+About `fraud_rate` of the payments are fraud, from 0 to 1; realistic card fraud is 0.1-1%.
 
 Event time starts at the first call's `now` (the wall clock by default) and runs at the
 population's pace, not the caller's: 10,000 accounts make about 14,000 payments a simulated day, so
@@ -19,14 +24,17 @@ from typing import Any, Final
 
 import numpy as np
 
+from shared.generation.event_time import DAY_MS
+from shared.generation.labels import labels
 from shared.generation.population import LABEL_NOISE, Population
 from shared.generation.records import records, uuids
 
-__all__ = ["DEFAULT_ACCOUNTS", "LABEL_NOISE", "TransactionGenerator"]
+__all__ = ["DEFAULT_ACCOUNTS", "LABEL_NOISE", "TransactionGenerator", "labels"]
 
 DEFAULT_ACCOUNTS: Final = 10_000
 BLOCK_EVENTS: Final = 4096
-"""Payments simulated per block of event time: large enough to vectorise, small enough to stay responsive."""
+"""Payments simulated per block of event time (at most a day's): large enough to vectorise, small enough to stay
+responsive."""
 
 
 class TransactionGenerator:
@@ -73,18 +81,23 @@ class TransactionGenerator:
     def columns(self, n: int, now: datetime | None = None) -> dict[str, np.ndarray]:
         """The next `n` transactions as NumPy columns: categories as codes, the form `features.encode` takes.
 
-        Besides the contract's feature fields and `is_fraud`, the columns hold `id` (str), `account`
-        (int), `account_id` (str), `t_ms` (event time, ms since the epoch) and `typology` (index into
-        `fraud.TYPOLOGIES`, -1 for legitimate payments), for training and for tests.
+        Besides the contract's feature fields and `is_fraud` (the label, 0.2% of it wrong), the columns
+        hold `id` (str), `account` (int), `account_id` (str), `merchant_id` (str), `t_ms` (event time,
+        ms since the epoch), `known_ms` (when the label became known to the bank, >= `t_ms`:
+        `labels.py`), and the truth behind the label: `typology` (index into `fraud.TYPOLOGIES`, -1
+        for legitimate payments) and `episode` (the fraud episode's id, shared by its payments; a
+        compromised merchant's compromise is one episode; -1 for legitimate payments).
         """
         if n < 0:
             raise ValueError("n must be >= 0")
         population = self._ensure(now)
-        per_ms = population.events_per_day / 86_400_000
+        # Fixed blocks of event time, so how calls are cut never changes the stream; at most a day, so
+        # trips and 28-day compromises start and end within the run, whatever the population's size.
+        block_ms = max(1, min(DAY_MS, int(BLOCK_EVENTS * DAY_MS / population.events_per_day)))
         parts: list[dict[str, np.ndarray]] = [] if self._buffer is None else [self._buffer]
         have = 0 if self._buffer is None else self._buffer["t_ms"].size
         while have < n:
-            block = population.advance(max(1, int(max(n - have, BLOCK_EVENTS) / per_ms)))
+            block = population.advance(block_ms)
             parts.append(block)
             have += block["t_ms"].size
         if not parts:
@@ -94,6 +107,7 @@ class TransactionGenerator:
         self._buffer = {k: v[n:] for k, v in merged.items()}
         out["id"] = np.asarray(uuids(self._id_rng, n), dtype=object)
         out["account_id"] = np.asarray(population.account_ids(out["account"] - population.account_offset), dtype=object)
+        out["merchant_id"] = population.merchants.ids[out.pop("merchant")]
         return out
 
     def generate(self, n: int, now: datetime | None = None) -> list[dict[str, Any]]:

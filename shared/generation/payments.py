@@ -62,11 +62,17 @@ class ScheduledPayments:
     """The amount for `FIXED`, the share of the balance for `DRAIN`."""
     typology: np.ndarray
     """Index into `fraud.TYPOLOGIES` for fraud, -1 for legitimate payments."""
+    merchant: np.ndarray
+    """Index into the population's `merchants.Merchants`."""
+    episode: np.ndarray
+    """Id of the fraud episode the payment belongs to, -1 for legitimate payments."""
+    reported: np.ndarray
+    """When the payment's episode is reported (ms), -1 if it is not in an episode."""
 
     @classmethod
     def empty(cls) -> ScheduledPayments:
         i, f = np.empty(0, np.int64), np.empty(0, np.float64)
-        return cls(i, i, np.empty(0, bool), i, i, i, i, i, f, i)
+        return cls(i, i, np.empty(0, bool), i, i, i, i, i, f, i, i, i, i)
 
     @classmethod
     def concat(cls, parts: Sequence[ScheduledPayments]) -> ScheduledPayments:

@@ -1,4 +1,4 @@
-"""Contract records from simulated columns: seeded transaction ids, timestamps and category values."""
+"""Contract records from simulated columns: seeded transaction ids, timestamps, category values and merchants."""
 
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ def uuids(rng: np.random.Generator, n: int) -> list[str]:
 
 
 def records(columns: Columns, ids: Sequence[str], account_ids: Sequence[str]) -> list[dict[str, Any]]:
-    """Contract records (categories as their values) from simulated columns."""
+    """Contract records (categories as their values) from simulated columns, with `merchant_id` if they have it."""
     stamps = timestamps.format_many(columns["t_ms"])
     months, days, recips = c.MONTHS, c.DAYS_OF_WEEK, c.CATEGORY_RECIPIENTS
     types, methods = c.TRANSACTION_TYPES, c.TRANSACTION_METHODS
-    return [
+    out = [
         {
             "id": id_,
             "timestamp": stamp,
@@ -80,3 +80,7 @@ def records(columns: Columns, ids: Sequence[str], account_ids: Sequence[str]) ->
             strict=True,
         )
     ]
+    if c.MERCHANT_FIELD in columns:
+        for record, merchant in zip(out, columns[c.MERCHANT_FIELD].tolist(), strict=True):
+            record[c.MERCHANT_FIELD] = merchant
+    return out
