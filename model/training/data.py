@@ -1,7 +1,9 @@
 """Where the labelled training data comes from: the seeded generator, or history stored in Cosmos DB.
 
 Either way the result is `TrainingData`: columns in the form `TransactionGenerator.columns` returns
-(contract fields, `id`, `account`, `t_ms` event time and the label), and a description of the source
+(contract fields, `id`, `account`, `t_ms` event time and the label; generated data also has
+`merchant_id`, `known_ms` when the label became known, and the truth behind it, `typology` and
+`episode`), and a description of the source
 that goes into the model's metadata (never a key or credential). Generated data comes from a fixed
 population over a fixed stretch of event time: about `PAYMENTS_PER_ACCOUNT` payments per account, so
 accounts have a history to be judged against, and a test stretch later than the training one.

@@ -194,10 +194,11 @@ def _typology_section() -> list[str]:
         "episodes whose every payment is fraud; episodes start 1.3x as often on weekends and more often on "
         "accounts with credit, fewer children and lower income (a mild static signal, as in the seed). The "
         "episode rate is set so that about the configured share of payments (`GENERATOR_FRAUD_RATE`, 10% by "
-        "default) is fraud; 0.2% of labels are flipped. The typologies' parameters are illustrative, shaped "
-        "after the public descriptions cited, not fitted to any bank's data.",
+        "default) is fraud; 0.2% of frauds are labelled legitimate, and as many legitimate payments fraud. The "
+        "typologies' parameters are illustrative, shaped after the public descriptions cited, not fitted to any "
+        "bank's data.",
         "",
-        "| typology | share of episodes | pattern | parameters | based on |",
+        "| typology | share of fraud payments | pattern | parameters | based on |",
         "| --- | ---: | --- | --- | --- |",
     ]
     lines += [f"| {t.name} | {_pct(t.share, 0)} | {t.pattern} | {t.parameters} | {t.based_on} |" for t in TYPOLOGIES]
