@@ -7,19 +7,22 @@ seen, the same function gives the same values when history is replayed for train
 is redelivered, and when a batch arrives shuffled.
 
 Per-account state is exactly what the definition needs: the account's most recent payments
-(`STATE_LIMIT` of them, deduplicated by id), as a JSON-ready dict, so it can live in a Cosmos DB
-document per account. `replay` computes features for a whole history at once (training);
-`score_batch_features` takes a batch and the states of its accounts and returns features and the
-new states (serving). Both run `_window`, so they cannot drift apart; a test checks they agree on
-the same stream. With no history (an unknown account, or a client that sends none), the features
-are those of an account's first payment, which training sees for every new account and, by
-design, for a share of rows with history withheld (`model/training/`).
+(`STATE_LIMIT` of them, deduplicated by id) and its per-day totals, in the binary form of
+`state_codec` (one Cosmos DB document per account). `replay` computes features for a whole history
+at once (training); `score_batch_features` takes a batch and the states of its accounts and returns
+features and the states of the accounts it changed (serving). Both run `_window`, so they cannot
+drift apart; a test checks they agree on the same stream. With no history (an unknown account, or a
+client that sends none), the features are those of an account's first payment, which training sees
+for every new account and, by design, for a share of rows with history withheld (`model/training/`).
 
-Exactness has one limit, set by the bound: a payment that arrives after more than
+Exactness has two limits. One is set by the bound: a payment that arrives after more than
 `STATE_LIMIT - WINDOW` (20) newer payments of its own account were stored *in earlier batches*
 finds some of its predecessors evicted, and its features are computed from those still kept. The
 latest batch is always exact when redelivered (Event Hubs redelivers from the last checkpoint): a
 new state keeps the batch's payments and the `WINDOW` before the earliest of them, however many.
+The other is set by the ids a state keeps, 64-bit hashes: a payment arriving in a later batch than a
+payment of its account with the very same millisecond is placed after it (replay would order the
+two by id), and two ids of one account with one hash are one payment (odds of 1 in 2**64 a pair).
 """
 
 from __future__ import annotations
@@ -30,7 +33,10 @@ from typing import Any, Final
 
 import numpy as np
 
-from shared.behaviour import days, merchants
+from shared.behaviour import days, merchants, state_codec
+from shared.behaviour.state_codec import DAY_KEEP as DAY_KEEP
+from shared.behaviour.state_codec import STATE_HARD_LIMIT as STATE_HARD_LIMIT
+from shared.behaviour.state_codec import STATE_VERSION as STATE_VERSION
 from shared.contract import schema as c
 from shared.contract.timestamps import batch_ms
 
@@ -40,24 +46,11 @@ STATE_LIMIT: Final = 40
 """Payments kept per account: the window plus as many newer ones, so that a late or redelivered payment
 still finds all its predecessors while no more than `STATE_LIMIT - WINDOW` newer payments of its account
 were stored before it."""
-STATE_HARD_LIMIT: Final = 200
-"""Payments a state may hold whatever the batch: `_new_states` keeps more than `STATE_LIMIT` only to
-keep the latest batch exact on redelivery, and a batch with one payment of an account dated long
-before its others would otherwise keep everything in between (a state is one Cosmos DB item, at most
-2 MB; 200 payments are about 14 KB). Past this, the oldest go first, and a redelivery of a batch that
-held more than `STATE_HARD_LIMIT - WINDOW` payments of one account is no longer exact for its oldest."""
 HOUR_MS: Final = 3_600_000
 DAY_MS: Final = 86_400_000
 HORIZON_MS: Final = 30 * DAY_MS
 """Payments older than this relative to the one scored are not its history."""
 MAX_SPENT_SHARE: Final = 100.0
-STATE_VERSION: Final = 2
-"""2 added the day totals (`DAY_FIELDS`); a version-1 state is unusable and rewritten by the next write."""
-DAY_KEEP: Final = 45
-"""Days of totals a state keeps, counted back from its newest: the 30-day window plus 15 days, so a
-payment up to 15 days older than its account's newest still finds its whole window."""
-DAY_FIELDS: Final = ("day", "day_n", "day_cents")
-"""Per-day totals in a state: day number (`days.day_number`), payments, amount in cents."""
 
 LIST_FEATURES: Final = (
     "history_count",
@@ -262,136 +255,211 @@ def replay(p: Payments, chunk: int = 1 << 16) -> np.ndarray:
     return out
 
 
-# --- serving: state in, features and state out -------------------------------------------------
+# --- serving: states in, features and changed states out ---------------------------------------
 
-
-def empty_state() -> dict[str, Any]:
-    """The state of an account with no history yet."""
-    return {
-        "v": STATE_VERSION,
-        "id": [],
-        "t_ms": [],
-        **{name: [] for name in PAYMENT_FIELDS},
-        **{name: [] for name in DAY_FIELDS},
-    }
+_KEY_BITS: Final = 46
+"""Bits of event time in a merge key (account code above them): spans up to 2,230 years, else ranked."""
 
 
 def score_batch_features(
-    batch: Payments, states: Mapping[Any, Mapping[str, Any] | None]
-) -> tuple[np.ndarray, dict[Any, dict[str, Any]]]:
-    """Features of a batch (rows in any order) from its accounts' states; and each account's new state.
+    batch: Payments,
+    states: state_codec.States | Mapping[Any, object],
+    hashes: np.ndarray | None = None,
+) -> tuple[np.ndarray, dict[Any, bytes]]:
+    """Features of a batch (rows in any order) from its accounts' states; and the new state of each changed account.
 
-    `states` maps an account to its stored state, or to None (or leaves it out) when it has none.
-    A payment already in the state, or repeated within the batch, is not counted again: its
-    features are computed where it sits in event time, as on its first delivery. The new states
-    hold each account's `STATE_LIMIT` most recent payments and are JSON-ready.
+    `states` are the accounts' decoded states (`state_codec.States`, as a store reads them), or a
+    mapping account -> stored blob (None or absent: no state), decoded here; an unusable one raises
+    `state_codec.UnusableStateError`. `hashes` are the batch ids' `state_codec.id_hashes`, when
+    the caller has them. A payment already in the state, or repeated within the batch, is not
+    counted again: its features are computed where it sits in event time, as on its first delivery.
+    Only accounts the batch adds a payment to get a new state (blobs, `state_codec`): a batch
+    redelivered whole changes nothing and writes nothing.
+
+    A payment is placed after the stored payments of its account with the very same millisecond:
+    the state keeps ids as hashes, so it cannot order them by id as `replay` does (state_codec).
     """
     if len(batch) == 0:
         return np.empty((0, len(FEATURES)), dtype=np.float64), {}
+    stored = states if isinstance(states, state_codec.States) else state_codec.load(states)
+    h = state_codec.id_hashes(batch.id) if hashes is None else hashes
     batch_accounts = batch.account.tolist()
-    code_of: dict[Any, int] = {}
-    batch_code = [code_of.setdefault(a, len(code_of)) for a in batch_accounts]
-    # The stored payments first, then the batch: one list per column, converted to arrays once.
-    columns: dict[str, list[Any]] = {name: [] for name in ("id", "t_ms", *PAYMENT_FIELDS)}
-    code: list[int] = []
-    day_columns: dict[str, list[int]] = {name: [] for name in DAY_FIELDS}
-    day_code: list[int] = []
-    for account, account_code in code_of.items():
-        state = states.get(account)
-        if not state:
-            continue
-        if state.get("v") != STATE_VERSION:
-            raise ValueError(f"behaviour state version {state.get('v')!r} is not {STATE_VERSION}")
-        for name, values in columns.items():
-            values.extend(state[name])
-        code.extend([account_code] * len(state["id"]))
-        for name, day_values in day_columns.items():
-            day_values.extend(state[name])
-        day_code.extend([account_code] * len(state["day"]))
-    stored = len(code)
-    merged_code = np.asarray(code + batch_code, dtype=np.int64)
-    merged = Payments(
-        id=np.concatenate([np.asarray(columns["id"], dtype=object), batch.id]),
-        account=merged_code,
-        t_ms=np.concatenate([np.asarray(columns["t_ms"], dtype=np.int64), batch.t_ms]),
-        **{
-            name: np.concatenate([np.asarray(columns[name], dtype=getattr(batch, name).dtype), getattr(batch, name)])
-            for name in PAYMENT_FIELDS
-        },
-    )
-    order = _sorted_order(merged_code, merged.t_ms, merged.id)
-    s = merged.take(order)
-    # Copies of one payment sort next to each other; the first is kept (a stored copy comes first in
-    # `merged`, and the sort is stable).
-    first = np.ones(order.size, dtype=bool)
-    first[1:] = (s.id[1:] != s.id[:-1]) | (s.account[1:] != s.account[:-1])
-    owner = np.cumsum(first) - 1
-    k = s.take(np.flatnonzero(first))
-    position = np.empty(order.size, dtype=np.int64)
-    position[order] = owner
-    wanted, back = np.unique(position[stored:], return_inverse=True)
+    seen = dict.fromkeys(batch_accounts)
+    index = stored.index()
+    picks = [i for a in seen if (i := index.get(a)) is not None]
+    if picks != list(range(len(stored))):
+        stored = stored.select(picks)
+    code_of = {a: i for i, a in enumerate(stored.accounts)}
+    for account in seen:
+        code_of.setdefault(account, len(code_of))
+    accounts = list(code_of)
+    b_code = np.fromiter(map(code_of.__getitem__, batch_accounts), dtype=np.int64, count=len(batch_accounts))
+    merge = _Merge.of(stored, batch, b_code, h)
+    k = merge.kept
+    wanted, back = np.unique(merge.batch_rows, return_inverse=True)
     # Day totals: the stored ones plus this batch's new payments (first copies not from a state).
-    new = first & (order >= stored)
-    totals = days.DayTotals.of(
-        np.concatenate([np.asarray(day_code, dtype=np.int64), s.account[new]]),
-        np.concatenate([np.asarray(day_columns["day"], dtype=np.int64), days.day_number(s.t_ms[new])]),
-        np.concatenate([np.asarray(day_columns["day_n"], dtype=np.int64), np.ones(int(new.sum()), dtype=np.int64)]),
-        np.concatenate([np.asarray(day_columns["day_cents"], dtype=np.int64), days.cents(s.amount[new])]),
+    new = merge.new
+    shift = np.int64(state_codec.KEY_SHIFT)
+    day_owner = np.repeat(np.arange(len(stored)), np.diff(stored.day_starts))
+    added = state_codec.run_totals(k.account[new] * shift + days.day_number(k.t_ms[new]), days.cents(k.amount[new]))
+    key, day_n, day_cents = state_codec.merge_totals(
+        (day_owner * shift + stored.day, stored.day_n, stored.day_cents), added
     )
+    totals = days.DayTotals.sorted(key, day_n, day_cents)
     feats = np.empty((wanted.size, len(FEATURES)), dtype=np.float64)
     feats[:, : len(LIST_FEATURES)] = _window(k, k.account, wanted)
     feats[:, len(LIST_FEATURES) :] = _day_windows(totals, k.account[wanted], k.t_ms[wanted])
-    feats = feats[back]
-    # Each account's earliest payment of this batch (a row of `k`): its predecessors stay in the state.
-    earliest = np.full(len(code_of), np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(earliest, k.account[wanted], wanted)
-    accounts = list(code_of)
-    new_states = _new_states(k, earliest)
-    _add_day_totals(new_states, totals)
-    return feats, {accounts[c_]: state for c_, state in new_states.items()}
+    changed = np.unique(k.account[new])
+    if changed.size == 0:
+        return feats[back], {}
+    blobs = state_codec.encode_many(_new_states(k, wanted, changed, totals, [accounts[c_] for c_ in changed.tolist()]))
+    return feats[back], dict(zip((accounts[c_] for c_ in changed.tolist()), blobs, strict=True))
 
 
-def _add_day_totals(states: dict[int, dict[str, Any]], totals: days.DayTotals) -> None:
-    """Each account's day totals into its new state: the `DAY_KEEP` days back from its newest."""
-    for state in states.values():
-        state["day"], state["day_n"], state["day_cents"] = [], [], []
-    code, day = totals.code(), totals.day()
-    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if code.size else np.empty(0, dtype=np.int64)
-    ends = np.r_[starts[1:], code.size].astype(np.int64)
-    day_list, n_list, cents_list = day.tolist(), totals.a.tolist(), totals.b.tolist()
-    for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
-        # The newest kept day sets the span; whole days older than DAY_KEEP before it go.
-        first = int(np.searchsorted(day[lo:hi], day[hi - 1] - DAY_KEEP + 1)) + lo
-        state = states[int(code[lo])]
-        state["day"], state["day_n"], state["day_cents"] = day_list[first:hi], n_list[first:hi], cents_list[first:hi]
+@dataclass(frozen=True)
+class _Merge:
+    """Stored payments and a batch in one (account, event time) order, each payment once."""
+
+    kept: Payments
+    """The merged payments, copies removed (`id` holds hashes, `account` codes)."""
+    batch_rows: np.ndarray
+    """The row of `kept` each batch row is (its first copy)."""
+    new: np.ndarray
+    """Rows of `kept` that are the batch's own new payments."""
+
+    @classmethod
+    def of(cls, stored: state_codec.States, batch: Payments, b_code: np.ndarray, h: np.ndarray) -> _Merge:
+        s_code = np.repeat(np.arange(len(stored)), stored.counts())
+        s_t, b_t = stored.t_ms, batch.t_ms
+        s_key, b_key = _merge_keys(s_code, s_t, b_code, b_t)
+        # Stored rows are already in order; a batch row goes right after the stored copy of itself (same
+        # account, time and id hash), else after every stored row of its account and millisecond.
+        lo = np.searchsorted(s_key, b_key, side="left")
+        hi = np.searchsorted(s_key, b_key, side="right")
+        insert = hi.copy()
+        one = np.flatnonzero(hi - lo == 1)
+        same = one[stored.id[lo[one]] == h[one]]
+        insert[same] = lo[same] + 1
+        for j in np.flatnonzero(hi - lo > 1).tolist():
+            match = np.flatnonzero(stored.id[lo[j] : hi[j]] == h[j])
+            if match.size:
+                insert[j] = lo[j] + int(match[0]) + 1
+        order = np.lexsort((b_key, insert))
+        tied = (insert[order][1:] == insert[order][:-1]) & (b_key[order][1:] == b_key[order][:-1])
+        if tied.any():  # payments of one account in one millisecond: by id, as replay orders them
+            _, id_rank = np.unique(batch.id, return_inverse=True)
+            order = np.lexsort((id_rank, b_key, insert))
+        n_stored = s_t.size
+        b_pos = insert[order] + np.arange(order.size)
+        s_pos = np.arange(n_stored) + np.searchsorted(insert[order], np.arange(n_stored), side="right")
+        size = n_stored + order.size
+
+        def merged(s_col: np.ndarray, b_col: np.ndarray) -> np.ndarray:
+            out = np.empty(size, dtype=np.result_type(s_col, b_col))
+            out[s_pos] = s_col
+            out[b_pos] = b_col[order]
+            return out
+
+        m_code = merged(s_code, b_code)
+        m_hash = merged(stored.id, h)
+        is_batch = np.zeros(size, dtype=bool)
+        is_batch[b_pos] = True
+        # Copies of one payment sit next to each other; the first is kept (a stored copy comes first).
+        first = np.ones(size, dtype=bool)
+        first[1:] = (m_hash[1:] != m_hash[:-1]) | (m_code[1:] != m_code[:-1])
+        rows = np.empty(order.size, dtype=np.int64)
+        rows[order] = b_pos
+        columns = {
+            "id": m_hash,
+            "account": m_code,
+            "t_ms": merged(s_t, b_t),
+            **{name: merged(getattr(stored, name), getattr(batch, name)) for name in PAYMENT_FIELDS},
+        }
+        if first.all():
+            return cls(Payments(**columns), rows, is_batch)
+        owner = np.cumsum(first) - 1
+        keep = np.flatnonzero(first)
+        kept = Payments(**{name: values[keep] for name, values in columns.items()})
+        return cls(kept, owner[rows], is_batch[keep])
 
 
-def _concat(parts: Sequence[Payments]) -> Payments:
-    return Payments(
-        **{name: np.concatenate([getattr(p, name) for p in parts]) for name in Payments.__dataclass_fields__}
+def _merge_keys(
+    s_code: np.ndarray, s_t: np.ndarray, b_code: np.ndarray, b_t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One int64 per row ordered as (account code, event time): code above the time's bits, or above its rank."""
+    both = np.concatenate([s_t, b_t])
+    low = both.min()
+    codes = int(max(s_code.max(initial=0), b_code.max(initial=0))) + 1
+    if int(both.max()) - int(low) < 1 << _KEY_BITS and codes < 1 << (62 - _KEY_BITS):
+        return (s_code << _KEY_BITS) | (s_t - low), (b_code << _KEY_BITS) | (b_t - low)
+    _, rank = np.unique(both, return_inverse=True)
+    width = np.int64(rank.max() + 1)
+    return s_code * width + rank[: s_t.size], b_code * width + rank[s_t.size :]
+
+
+def _new_states(
+    k: Payments, wanted: np.ndarray, changed: np.ndarray, totals: days.DayTotals, accounts: list[Any]
+) -> state_codec.States:
+    """The new states of the `changed` account codes: each one's most recent `STATE_LIMIT` payments, and its totals.
+
+    Never fewer than the batch's own payments of the account and the `WINDOW` before the earliest of
+    them (`wanted`: the rows of `k` the batch holds): the latest batch, redelivered after its state
+    was written, then finds every predecessor it read the first time, however many payments the
+    account made in it. The next batch trims the state back to `STATE_LIMIT`.
+    """
+    starts = np.searchsorted(k.account, changed, side="left")
+    ends = np.searchsorted(k.account, changed, side="right")
+    earliest = wanted[np.searchsorted(k.account[wanted], changed, side="left")]
+    lows = np.maximum(starts, np.minimum(ends - STATE_LIMIT, earliest - WINDOW))
+    lows = np.maximum(lows, ends - STATE_HARD_LIMIT)
+    rows = state_codec.ranges(lows, ends)
+    t_code = totals.code()
+    d_lo = np.searchsorted(t_code, changed, side="left")
+    d_hi = np.searchsorted(t_code, changed, side="right")
+    d_rows = state_codec.ranges(d_lo, d_hi)
+    return state_codec.States(
+        accounts=accounts,
+        starts=state_codec.offsets(ends - lows),
+        id=k.id[rows],
+        t_ms=k.t_ms[rows],
+        **{name: getattr(k, name)[rows] for name in PAYMENT_FIELDS},
+        day_starts=state_codec.offsets(d_hi - d_lo),
+        day=totals.day()[d_rows],
+        day_n=totals.a[d_rows],
+        day_cents=totals.b[d_rows],
     )
 
 
-def _new_states(k: Payments, earliest: np.ndarray) -> dict[int, dict[str, Any]]:
-    """Each account code's most recent `STATE_LIMIT` payments, from rows sorted by (account, time, id).
+def id_conflicts(batch: Payments, states: state_codec.States, hashes: np.ndarray) -> np.ndarray:
+    """Rows whose (account, id) the account's stored state holds with other content: a reused id, not a redelivery.
 
-    Never fewer than the batch's own payments of the account and the `WINDOW` before the earliest of
-    them (`earliest[code]`, a row of `k`): the latest batch, redelivered after its state was written,
-    then finds every predecessor it read the first time, however many payments the account made in
-    it. The next batch trims the state back to `STATE_LIMIT`.
+    Compared with the last stored payment of that id hash. Detected as far back as the state reaches
+    (its last `STATE_LIMIT` payments or more); an id reused after its payment left the state, or
+    across accounts, is not seen here.
     """
-    same = k.account
-    starts = np.flatnonzero(np.r_[True, same[1:] != same[:-1]])
-    ends = np.r_[starts[1:], same.size]
-    codes = same[starts]
-    # Where each account's kept rows begin, for all accounts at once.
-    lows = np.maximum(starts, np.minimum(ends - STATE_LIMIT, earliest[codes] - WINDOW))
-    lows = np.maximum(lows, ends - STATE_HARD_LIMIT)
-    names = ("v", "id", "t_ms", *PAYMENT_FIELDS)
-    columns = [k.id.tolist(), k.t_ms.tolist(), *(getattr(k, name).tolist() for name in PAYMENT_FIELDS)]
-    out: dict[int, dict[str, Any]] = {}
-    for code_, lo, end in zip(codes.tolist(), lows.tolist(), ends.tolist(), strict=True):
-        out[code_] = dict(zip(names, [STATE_VERSION, *[values[lo:end] for values in columns]], strict=True))
+    out = np.zeros(len(batch), dtype=bool)
+    if len(states) == 0 or len(batch) == 0:
+        return out
+    index = states.index()
+    code = np.fromiter((index.get(a, -1) for a in batch.account.tolist()), dtype=np.int64, count=len(batch))
+    # A bitmap of stored hashes sets most rows aside at once; the rest are compared with their account's ids.
+    bits = np.zeros(1 << 20, dtype=bool)
+    bits[(states.id >> np.uint64(44)).astype(np.int64)] = True
+    maybe = np.flatnonzero((code >= 0) & bits[(hashes >> np.uint64(44)).astype(np.int64)])
+    if maybe.size == 0:
+        return out
+    lo = states.starts[code[maybe]]
+    width = int((states.starts[code[maybe] + 1] - lo).max())
+    at = lo[:, None] + np.arange(width)
+    inside = at < states.starts[code[maybe] + 1][:, None]
+    equal = inside & (states.id[np.where(inside, at, 0)] == hashes[maybe][:, None])
+    found = equal.any(axis=1)
+    rows, hit = maybe[found], equal[found]
+    j = lo[found] + (width - 1 - np.argmax(hit[:, ::-1], axis=1))  # the last stored payment with the hash
+    differs = states.t_ms[j] != batch.t_ms[rows]
+    for name in PAYMENT_FIELDS:
+        differs |= getattr(states, name)[j] != getattr(batch, name)[rows]
+    out[rows[differs]] = True
     return out
 
 

@@ -1,7 +1,7 @@
 """Each batch's accounts: event time against enqueued time, reused ids, and the conditional read-score-write of states.
 
 The accounts' states are read once per batch, payments whose id the state holds with other content
-are set aside, the features computed, the new states written conditionally; when another batch
+are set aside, the features computed, the changed states written conditionally; when another batch
 changed an account in between, all of it runs again on fresh states (shared/behaviour/store.py).
 """
 
@@ -19,6 +19,7 @@ from typing import Any, Final
 import numpy as np
 
 from shared.behaviour import features as behaviour
+from shared.behaviour import state_codec
 from shared.behaviour.store import RateLimitedWarning, StateConflictError, StateStore, StateUnavailableError
 from shared.contract import schema as c
 from shared.contract.batch import ValidBatch
@@ -112,35 +113,6 @@ def event_time_faults(
     return faults
 
 
-def _id_conflicts(
-    valid: ValidBatch, t_ms: np.ndarray, states: Mapping[str, Mapping[str, Any]]
-) -> dict[int, c.Rejection]:
-    """Rows whose (account, id) the account's stored state holds with other content: a reused id, not a redelivery.
-
-    Detected as far back as the state reaches (its last `behaviour.STATE_LIMIT` payments or more);
-    an id reused after its payment left the state, or across accounts, is not seen here.
-    """
-    if not states:
-        return {}
-    conflicts: dict[int, c.Rejection] = {}
-    index: dict[str, dict[str, int]] = {}
-    numbers = valid.numbers
-    fields = ("amount", "old_balance", *behaviour.PAYMENT_FIELDS[2:])
-    for row, (account, payment) in enumerate(zip(valid.account_ids, valid.ids, strict=True)):
-        state = states.get(account)
-        if state is None:
-            continue
-        ids = index.get(account)
-        if ids is None:
-            ids = index[account] = {value: j for j, value in enumerate(state["id"])}
-        j = ids.get(payment)
-        if j is None:
-            continue
-        if state["t_ms"][j] != int(t_ms[row]) or any(state[f][j] != numbers[f][row] for f in fields):
-            conflicts[row] = ID_CONFLICT
-    return conflicts
-
-
 def features_with_state(
     valid: ValidBatch, t_ms: np.ndarray, store: StateStore | None, now: str, write_state: bool
 ) -> tuple[np.ndarray, ValidBatch, np.ndarray, str]:
@@ -154,19 +126,23 @@ def features_with_state(
     """
     if store is None:
         return behaviour.no_history(valid.numbers), valid, t_ms, "off"
+    hashes = state_codec.id_hashes(valid.ids)
     for attempt in range(STATE_ATTEMPTS):
         try:
             snapshot = store.read(list(dict.fromkeys(valid.account_ids)))
         except StateUnavailableError as exc:
             state_unavailable.note(len(valid.ids), str(exc))
             return behaviour.no_history(valid.numbers), valid, t_ms, "unavailable"
-        conflicts = _id_conflicts(valid, t_ms, snapshot.states)
-        if conflicts:
-            t_ms = t_ms[[i not in conflicts for i in range(t_ms.size)]]
-            valid = drop(valid, conflicts)
         payments = behaviour.Payments.of(valid.ids, valid.account_ids, t_ms, valid.numbers)
-        features, new_states = behaviour.score_batch_features(payments, snapshot.states)
-        if not write_state or not store.write(new_states, snapshot, now):
+        reused = behaviour.id_conflicts(payments, snapshot.states, hashes)
+        if reused.any():
+            # A reused id (the stored payment of that id differs): set aside with its reason, the rest go on.
+            keep = ~reused
+            valid = drop(valid, dict.fromkeys(np.flatnonzero(reused).tolist(), ID_CONFLICT))
+            t_ms, hashes, payments = t_ms[keep], hashes[keep], payments.take(np.flatnonzero(keep))
+        features, new_states = behaviour.score_batch_features(payments, snapshot.states, hashes)
+        # Only accounts the batch added a payment to: a redelivered batch writes nothing.
+        if not write_state or not new_states or not store.write(new_states, snapshot, now):
             return features, valid, t_ms, "read"
         # Another batch won some accounts: back off a little (jittered, so two losers do not collide again).
         time.sleep(random.uniform(0.0, min(0.1, 0.002 * 2**attempt)))

@@ -20,6 +20,7 @@ import pytest
 from devhost.worker import Worker
 from shared.behaviour import features as behaviour
 from shared.behaviour import store as state_store
+from shared.behaviour.state_codec import id_hex
 from shared.contract.timestamps import parse_ms
 from tests.invoke import score
 
@@ -82,13 +83,12 @@ def deliver_concurrently(worker: Worker, records: list[dict[str, Any]], batch: i
 def assert_state_holds_every_payment(records: list[dict[str, Any]], state: dict[str, Any] | None) -> None:
     """The state is exactly the account's payments from its oldest kept one on: no gap, the latest included."""
     assert state is not None
-    account = records and state["id"] and next(r["account_id"] for r in records if r["id"] == state["id"][0])
+    account = next(r["account_id"] for r in records if id_hex(r["id"]) == state["id"][0])
     mine = [r for r in records if r["account_id"] == account]
     kept = list(zip(state["t_ms"], state["id"], strict=True))
-    assert kept == sorted(kept)
     oldest = kept[0][0]
     expected = sorted((parse_ms(r["timestamp"]), r["id"]) for r in mine if parse_ms(r["timestamp"]) >= oldest)
-    assert kept == expected
+    assert kept == [(t, id_hex(id_)) for t, id_ in expected]
     assert len(kept) >= behaviour.STATE_LIMIT
 
 

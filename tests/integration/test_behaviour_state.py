@@ -21,6 +21,7 @@ import pytest
 from devhost.cosmos_store import PROFILES, SCORED, CosmosStore
 from devhost.worker import Worker
 from shared.behaviour import features as behaviour
+from shared.behaviour import state_codec
 from shared.behaviour import store as state_store
 from shared.generation.generator import TransactionGenerator
 from shared.settings import get_settings
@@ -66,7 +67,8 @@ def _message(bodies: list[bytes], first: int) -> tuple[dict[str, Any], dict[str,
 
 
 def _features(docs: Documents) -> dict[str, dict[str, float]]:
-    return {d["id"]: d["behaviour"] for d in docs}
+    """The account-behaviour features each document was scored with (its `behaviour` also holds merchant risk)."""
+    return {d["id"]: {name: d["behaviour"][name] for name in behaviour.FEATURES} for d in docs}
 
 
 def _scores(docs: Documents) -> dict[str, tuple[float, list[Any]]]:
@@ -94,13 +96,18 @@ def test_replayed_batch_is_identical(functions_worker: Worker, cosmos_state: Cos
     batches = _batches(records, 300)
     _deliver(functions_worker, cosmos_state, batches[0], first=0)
     first = _deliver(functions_worker, cosmos_state, batches[1], first=300)
-    states_before = {d["id"]: d["state"] for d in cosmos_state.items(PROFILES)}
+    store = state_store.get_state_store()
+    assert store is not None
+    accounts = sorted({r["account_id"] for r in records})
+    states_before = cosmos_state.items(PROFILES)
+    versions_before = store.read(accounts).versions
     again = _deliver(functions_worker, cosmos_state, batches[1], first=300)
     assert _features(again) == _features(first)
     assert _scores(again) == _scores(first)
-    states_after = {d["id"]: d["state"] for d in cosmos_state.items(PROFILES)}
-    assert states_after == states_before  # the state holds each payment once
-    for state in states_after.values():
+    assert cosmos_state.items(PROFILES) == states_before
+    assert store.read(accounts).versions == versions_before  # nothing written: every payment was in its state
+    for doc in states_before:
+        state = state_codec.decode(doc)  # the state holds each payment once
         assert len(state["id"]) == len(set(state["id"]))
 
 
@@ -186,7 +193,7 @@ def test_store_down_scores_with_history_unknown_and_writes_nothing(
     assert {d["account_history"] for d in scored} == {"unavailable"}
     assert cosmos_state.count(PROFILES) == 0
     unknown = behaviour.no_history({f: np.asarray([r[f] for r in records]) for f in ("amount", "old_balance")})
-    assert [list(d["behaviour"].values()) for d in scored] == unknown.tolist()
+    assert [[d["behaviour"][name] for name in behaviour.FEATURES] for d in scored] == unknown.tolist()
 
 
 def test_score_endpoint_reads_stored_history(functions_worker: Worker, cosmos_state: CosmosStore) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 
 from devhost.cosmos_store import CosmosStore
@@ -44,12 +45,16 @@ def test_two_instances_cannot_overwrite_each_other(cosmos_state: CosmosStore) ->
     """Two stores (two app instances) read one state, both write: exactly one wins, the other is told to retry."""
     import os
 
+    codes = {name: [1, 1] for name in behaviour.PAYMENT_FIELDS}
+    two_payments = behaviour.Payments.of(["p1", "p2"], ["acct-a", "acct-a"], [1, 2], codes)
+
     first = CosmosStateStore(cosmos_container(get_settings(), os.environ))
     second = CosmosStateStore(cosmos_container(get_settings(), os.environ))
-    state = {"v": behaviour.STATE_VERSION, "id": ["p1"], "t_ms": [1], **{f: [0] for f in behaviour.PAYMENT_FIELDS}}
+    _, one = behaviour.score_batch_features(two_payments.take(np.arange(1)), {})
+    _, both = behaviour.score_batch_features(two_payments, {})
+    state, grown = one["acct-a"], both["acct-a"]
     assert first.write({"acct-a": state}, first.read(["acct-a"]), "now") == []
     seen_by_first, seen_by_second = first.read(["acct-a"]), second.read(["acct-a"])
-    grown = {**state, "id": ["p1", "p2"], "t_ms": [1, 2], **{f: [0, 0] for f in behaviour.PAYMENT_FIELDS}}
     results: list[list[str]] = []
     barrier = threading.Barrier(2)
 
@@ -67,5 +72,5 @@ def test_two_instances_cannot_overwrite_each_other(cosmos_state: CosmosStore) ->
         t.join()
     assert sorted(results) == [[], ["acct-a"]]
     # Both would also refuse to create a state someone else created in between.
-    assert second.write({"acct-b": state}, state_store.Snapshot({}), "now") == []
-    assert first.write({"acct-b": state}, state_store.Snapshot({}), "now") == ["acct-b"]
+    assert second.write({"acct-b": state}, state_store.Snapshot(), "now") == []
+    assert first.write({"acct-b": state}, state_store.Snapshot(), "now") == ["acct-b"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from shared.behaviour import features as b
+from shared.behaviour import state_codec
 from shared.generation.generator import TransactionGenerator
 
 pytestmark = pytest.mark.unit
@@ -25,15 +27,20 @@ def stream() -> b.Payments:
 
 
 def incremental(
-    stream: b.Payments, batches: list[np.ndarray], states: dict[Any, Any] | None = None
-) -> tuple[np.ndarray, dict[Any, Any]]:
-    """Feed `batches` of rows through `score_batch_features`, storing each state as JSON text in between."""
+    stream: b.Payments, batches: list[np.ndarray], states: dict[Any, str] | None = None
+) -> tuple[np.ndarray, dict[Any, str]]:
+    """Feed `batches` of rows through `score_batch_features`, storing each state as a document's JSON in between.
+
+    Returns the features and each account's stored state (the base64 text a profile document holds).
+    """
     stored: dict[Any, str] = {a: json.dumps(s) for a, s in (states or {}).items()}
     out = np.full((len(stream), len(b.FEATURES)), np.nan)
     for rows in batches:
         loaded = {a: json.loads(stored[a]) for a in set(stream.account[rows].tolist()) if a in stored}
         feats, new = b.score_batch_features(stream.take(rows), loaded)
-        stored.update({a: json.dumps(s) for a, s in new.items()})
+        stored.update(
+            {a: json.dumps(text) for a, text in zip(new, state_codec.to_texts(list(new.values())), strict=True)}
+        )
         out[rows] = feats
     return out, {a: json.loads(s) for a, s in stored.items()}
 
@@ -88,6 +95,8 @@ def test_redelivered_batches_count_nothing_twice(stream: b.Payments) -> None:
     again, states_again = incremental(stream, [rows[-1][:200], rows[-1]], states)
     assert np.array_equal(again[rows[-1]], first[rows[-1]])
     assert states_again == states
+    _, changed = b.score_batch_features(stream.take(rows[-1]), states)
+    assert changed == {}  # nothing to write
 
 
 def test_duplicates_within_a_batch_count_once(stream: b.Payments) -> None:
@@ -105,7 +114,8 @@ def test_state_is_bounded_json_and_most_recent(stream: b.Payments) -> None:
     """Each account keeps its most recent payments, in event-time order, as plain JSON: STATE_LIMIT of them, or
     more only to hold the last batch's own payments and the WINDOW before them."""
     batches = in_order(len(stream), 1000)
-    _, states = incremental(stream, batches)
+    _, stored = incremental(stream, batches)
+    states = {a: state_codec.decode(text) for a, text in stored.items()}
     last = batches[-1]
     for account, state in states.items():
         mine = np.flatnonzero(stream.account == account)
@@ -113,8 +123,9 @@ def test_state_is_bounded_json_and_most_recent(stream: b.Payments) -> None:
         in_last = int(np.isin(mine, last).sum())
         bound = max(b.STATE_LIMIT, in_last + b.WINDOW)
         assert min(len(mine), b.STATE_LIMIT) <= len(state["id"]) <= bound
-        assert state["id"] == stream.id[ordered[-len(state["id"]) :]].tolist()
-        assert state["t_ms"] == sorted(state["t_ms"])
+        assert state["id"] == [state_codec.id_hex(i) for i in stream.id[ordered[-len(state["id"]) :]].tolist()]
+        assert state["t_ms"] == stream.t_ms[ordered[-len(state["id"]) :]].tolist()
+        assert state["amount"] == stream.amount[ordered[-len(state["id"]) :]].tolist()
     assert max(len(s["id"]) for s in states.values()) >= b.STATE_LIMIT
 
 
@@ -208,5 +219,57 @@ def test_non_contract_timestamps_are_refused_by_name(stamp: str) -> None:
 
 def test_unknown_state_version_is_refused(stream: b.Payments) -> None:
     """A state written by another layout is refused rather than misread."""
+    _, new = b.score_batch_features(stream.take(np.arange(1)), {})
+    blob = new[stream.account[0]]
     with pytest.raises(ValueError, match="version"):
-        b.score_batch_features(stream.take(np.arange(1)), {stream.account[0]: {**b.empty_state(), "v": 99}})
+        b.score_batch_features(stream.take(np.arange(1, 2)), {stream.account[0]: bytes([99]) + blob[1:]})
+    with pytest.raises(ValueError, match="version"):
+        b.score_batch_features(stream.take(np.arange(1, 2)), {stream.account[0]: {"v": 2, "id": [], "t_ms": []}})
+
+
+REPLAY_SHA256 = "99d9e015b1187e1a2df4518bf61bb96e60f44eb2db19e83a10904eb614a821f8"
+
+
+def _tied_stream() -> b.Payments:
+    """6,000 payments of 60 accounts in whole seconds (600 ties within an account), a tenth delivered twice."""
+    rng = np.random.default_rng(20)
+    n = 6000
+    accounts = rng.integers(0, 60, n)
+    t = 1_767_225_600_000 + rng.integers(0, 40 * 86_400, n) * 1000
+    columns = {
+        "amount": np.round(rng.lognormal(3.5, 1.2, n), 2),
+        "old_balance": np.round(rng.normal(5000, 3000, n), 2),
+        "category_recipient": rng.integers(0, 11, n),
+        "transaction_method": rng.integers(0, 6, n),
+        "transaction_type": rng.integers(0, 3, n),
+        "foreign_transaction": (rng.random(n) < 0.1).astype(np.int64),
+    }
+    p = b.Payments.of([f"g-{i:05d}" for i in range(n)], [f"a{a}" for a in accounts], t, columns)
+    return p.take(np.concatenate([np.arange(n), rng.choice(n, n // 10, replace=False)]))
+
+
+def test_replay_gives_the_same_bits_as_before_the_binary_state() -> None:
+    """Training's features are the ones the model was trained on: a golden hash taken before the state changed form."""
+    out = b.replay(_tied_stream())
+    assert (
+        hashlib.sha256(out.tobytes()).hexdigest() == "99d9e015b1187e1a2df4518bf61bb96e60f44eb2db19e83a10904eb614a821f8"
+    )
+
+
+def test_ties_and_copies_within_a_batch_are_ordered_as_replay_orders_them() -> None:
+    """Payments of one account in one millisecond, and copies, in one batch: serving gives replay's bits."""
+    p = _tied_stream()
+    feats, _ = b.score_batch_features(p, {})
+    assert np.array_equal(feats, b.replay(p))
+
+
+def test_a_later_payment_in_a_stored_millisecond_comes_after_the_stored_ones() -> None:
+    """The documented limit of hashed ids: a payment arriving after its state holds one with the very same
+    millisecond is placed after it, as if its id were the larger."""
+    t0 = 1_767_225_600_000
+    columns = {name: [0, 0] for name in b.PAYMENT_FIELDS} | {"amount": [10.0, 20.0], "old_balance": [100.0, 90.0]}
+    p = b.Payments.of(["b", "a"], ["acct", "acct"], [t0, t0], columns)
+    _, stored = b.score_batch_features(p.take(np.array([0])), {})
+    later, _ = b.score_batch_features(p.take(np.array([1])), stored)
+    assert later[0, 0] == 1  # "b" counted as its predecessor; replay, ordering by id, would count none
+    assert b.replay(p)[1, 0] == 0

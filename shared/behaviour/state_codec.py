@@ -1,0 +1,670 @@
+"""The stored form of an account's behaviour state: one binary blob of fixed-width records, base64 in a document.
+
+    python -m shared.behaviour.state_codec '<profile document, its "state" text, or that text alone>'
+
+prints the state as JSON (`decode`): what a reader of the `profiles` container needs to inspect one.
+
+Layout (version 3, little-endian; `HEADER`, then `n` payment records, then `m` day records, then 0-2
+zero bytes so that the length is a multiple of 3 and the base64 text has no padding: texts of
+several states then concatenate into one decodable string, which is how a batch's states are
+decoded at once):
+
+- header (12 bytes): version (u8, 3), flags (u8: 1 = wide payment records, 2 = wide day records),
+  `n` payments (u8, 1-200), `m` day records (u8, 0-45), the first payment's event time (i64, ms since
+  the Unix epoch).
+- payment records, oldest first, in the order the features read them (event time, then id):
+  narrow (22 bytes): id hash (u64, `id_hash`), ms since the previous payment (u32; 0 for the first),
+  amount in cents (u32), old_balance in cents minus the previous payment's (i32; the first's own),
+  categorical code (u16, `CODE_RADIX`). Wide (34 bytes), when a value does not fit the narrow form
+  exactly (an amount that is not a whole number of cents, a gap of 50 days or more, a balance change
+  of 21 million or more): id hash, event time (i64), amount and old_balance (f64), code (u16).
+- day records, oldest day first: for each UTC day of the 45 back from the newest payment's own day
+  (`DAY_KEEP`) on which the account made payments the state no longer holds, how many and their
+  cents. Narrow (6 bytes): days before the newest payment's day (u8), payments (u8), cents (u32);
+  wide (17 bytes): the same with u64 counts.
+
+The day totals a state stands for (`States.day_*`, what `features.py` sums over the 1, 7 and 30-day
+windows) are those day records plus the state's own payments on each of the 45 days: a day whose
+payments are all still in the state costs nothing to store.
+
+Ids are kept as 64-bit hashes (FNV-1a of the id's UTF-8), 8 bytes where a UUID takes 36. Two
+payments of one account whose ids share a hash are taken for one: a 1 in 2**64 chance per pair,
+the documented limit. A stored blob is untrusted input: `decode_many` checks lengths, version,
+flags, counts, ranges, order and codes, and an unusable blob (truncated, another version, hand
+edited) is refused, never read in part.
+"""
+
+from __future__ import annotations
+
+import binascii
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import orjson
+
+from shared.behaviour import days
+from shared.contract import schema as c
+
+STATE_VERSION: Final = 3
+"""3: the binary form of this module; version 2's JSON lists (and anything else) read as unusable and are rewritten."""
+STATE_HARD_LIMIT: Final = 200
+"""Payments a state may hold whatever the batch: `features._new_states` keeps more than `features.STATE_LIMIT`
+only to keep the latest batch exact on redelivery, and a batch with one payment of an account dated long before
+its others would otherwise keep everything in between (a state is one Cosmos DB item, at most 2 MB; 200 payments
+are under 7 KB here). Past this, the oldest go first, and a redelivery of a batch that held more than
+`STATE_HARD_LIMIT - features.WINDOW` payments of one account is no longer exact for its oldest."""
+DAY_KEEP: Final = 45
+"""Days of totals a state keeps, counted back from its newest payment's: the 30-day window plus 15 days, so a
+payment up to 15 days older than its account's newest still finds its whole window."""
+
+HEADER: Final = np.dtype([("version", "u1"), ("flags", "u1"), ("n", "u1"), ("m", "u1"), ("t0", "<i8")])
+NARROW: Final = np.dtype([("id", "<u8"), ("dt", "<u4"), ("cents", "<u4"), ("balance", "<i4"), ("code", "<u2")])
+WIDE: Final = np.dtype([("id", "<u8"), ("t", "<i8"), ("amount", "<f8"), ("balance", "<f8"), ("code", "<u2")])
+DAYS_NARROW: Final = np.dtype([("back", "u1"), ("n", "u1"), ("cents", "<u4")])
+DAYS_WIDE: Final = np.dtype([("back", "u1"), ("n", "<u8"), ("cents", "<u8")])
+WIDE_PAYMENTS: Final = 1
+WIDE_DAYS: Final = 2
+CODE_RADIX: Final = (len(c.CATEGORY_RECIPIENTS), len(c.TRANSACTION_METHODS), len(c.TRANSACTION_TYPES), 2)
+"""A payment's code is ((category * methods + method) * types + type) * 2 + foreign, from the contract's orders."""
+CODE_LIMIT: Final = CODE_RADIX[0] * CODE_RADIX[1] * CODE_RADIX[2] * CODE_RADIX[3]
+MS_RANGE: Final = (-62_135_596_800_000, 253_402_300_799_999)
+"""0001-01-01 .. 9999-12-31 UTC: every contract timestamp."""
+_MAX_DAY_N: Final = 1 << 40
+_MAX_DAY_CENTS: Final = 1 << 56
+KEY_SHIFT: Final = 1 << 22
+"""Day totals are keyed owner * KEY_SHIFT + day, as `days.DayTotals` keys them."""
+_FNV_OFFSET: Final = 0xCBF29CE484222325
+_FNV_PRIME: Final = 0x100000001B3
+_U64: Final = (1 << 64) - 1
+_MAX_BLOB: Final = HEADER.itemsize + STATE_HARD_LIMIT * WIDE.itemsize + DAY_KEEP * DAYS_WIDE.itemsize + 2
+_MIN_BLOB: Final = HEADER.itemsize + NARROW.itemsize
+_EMPTY_I: Final = np.zeros(0, dtype=np.int64)
+
+
+# --- ids ----------------------------------------------------------------------------------------
+
+
+def id_hash(payment_id: str) -> int:
+    """A payment id's 64-bit FNV-1a hash over its UTF-8 bytes: what a state keeps of the id."""
+    h = _FNV_OFFSET
+    for byte in payment_id.encode():
+        h = ((h ^ byte) * _FNV_PRIME) & _U64
+    return h
+
+
+def id_hex(payment_id: str) -> str:
+    """`id_hash` as the 16 hex digits `decode` shows."""
+    return f"{id_hash(payment_id):016x}"
+
+
+def id_hashes(ids: Sequence[str] | np.ndarray) -> np.ndarray:
+    """`id_hash` of many ids at once (uint64), one byte column at a time over all of them."""
+    ids = list(ids)
+    n = len(ids)
+    if n == 0:
+        return np.zeros(0, dtype=np.uint64)
+    text = "".join(ids)
+    raw = text.encode()
+    if len(raw) == len(text):  # ASCII: the lengths in characters are the lengths in bytes
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=n)
+    else:
+        encoded = [s.encode() for s in ids]
+        raw = b"".join(encoded)
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
+    width = int(lengths.max())
+    flat = np.frombuffer(raw, dtype=np.uint8)
+    if np.all(lengths == width):
+        matrix = flat.reshape(n, width)
+    else:
+        matrix = np.zeros((n, width), dtype=np.uint8)
+        row = np.repeat(np.arange(n), lengths)
+        column = np.arange(flat.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        matrix[row, column] = flat
+    h = np.full(n, _FNV_OFFSET, dtype=np.uint64)
+    prime = np.uint64(_FNV_PRIME)
+    uniform = np.all(lengths == width)
+    for j in range(width):
+        step = (h ^ matrix[:, j]) * prime  # uint64 arithmetic wraps, as FNV's modulo 2**64 does
+        h = step if uniform else np.where(lengths > j, step, h)
+    return h
+
+
+def _codes(cat: np.ndarray, method: np.ndarray, kind: np.ndarray, foreign: np.ndarray) -> np.ndarray:
+    _, methods, kinds, _ = CODE_RADIX
+    code: np.ndarray = ((cat * methods + method) * kinds + kind) * 2 + foreign
+    return code
+
+
+def _uncode(code: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    _, methods, kinds, _ = CODE_RADIX
+    foreign, rest = code % 2, code // 2
+    kind, rest = rest % kinds, rest // kinds
+    return rest // methods, rest % methods, kind, foreign
+
+
+# --- decoded states -----------------------------------------------------------------------------
+
+PAYMENT_COLUMNS: Final = (
+    "id",
+    "t_ms",
+    "amount",
+    "old_balance",
+    "category_recipient",
+    "transaction_method",
+    "transaction_type",
+    "foreign_transaction",
+)
+DAY_COLUMNS: Final = ("day", "day_n", "day_cents")
+
+
+@dataclass(frozen=True, eq=False)
+class States(Mapping[str, dict[str, Any]]):
+    """Several accounts' states as columns: account i's payments are rows `starts[i]:starts[i + 1]`.
+
+    Payments are in the order the features read them (event time, then id); day totals (`day`,
+    `day_n`, `day_cents`, rows `day_starts[i]:day_starts[i + 1]`) are per UTC day, ascending, over
+    the `DAY_KEEP` days back from the account's newest payment. As a mapping, account -> its state
+    as plain lists (`decode`'s form), for reading one by eye; scoring reads the columns.
+    """
+
+    accounts: list[str]
+    starts: np.ndarray
+    id: np.ndarray  # uint64 hashes
+    t_ms: np.ndarray
+    amount: np.ndarray
+    old_balance: np.ndarray
+    category_recipient: np.ndarray
+    transaction_method: np.ndarray
+    transaction_type: np.ndarray
+    foreign_transaction: np.ndarray
+    day_starts: np.ndarray
+    day: np.ndarray
+    day_n: np.ndarray
+    day_cents: np.ndarray
+    blobs: list[bytes] = field(default_factory=list, repr=False)
+    """Each account's stored blob, as read."""
+
+    @classmethod
+    def empty(cls) -> States:
+        zero, none = np.zeros(1, dtype=np.int64), _EMPTY_I
+        floats = np.zeros(0, dtype=np.float64)
+        return cls(
+            [], zero, np.zeros(0, np.uint64), none, floats, floats, none, none, none, none, zero, none, none, none
+        )
+
+    def __len__(self) -> int:
+        return len(self.accounts)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.accounts)
+
+    def __getitem__(self, account: str) -> dict[str, Any]:
+        i = self.index().get(account)
+        if i is None:
+            raise KeyError(account)
+        lo, hi = int(self.starts[i]), int(self.starts[i + 1])
+        dlo, dhi = int(self.day_starts[i]), int(self.day_starts[i + 1])
+        out: dict[str, Any] = {"v": STATE_VERSION, "id": [f"{h:016x}" for h in self.id[lo:hi].tolist()]}
+        out.update({name: getattr(self, name)[lo:hi].tolist() for name in PAYMENT_COLUMNS[1:]})
+        out.update({name: getattr(self, name)[dlo:dhi].tolist() for name in DAY_COLUMNS})
+        return out
+
+    def __contains__(self, account: object) -> bool:
+        return account in self.index()
+
+    def index(self) -> dict[str, int]:
+        """Account -> its position."""
+        index: dict[str, int] | None = self.__dict__.get("_index_cache")
+        if index is None:
+            index = {a: i for i, a in enumerate(self.accounts)}
+            object.__setattr__(self, "_index_cache", index)
+        return index
+
+    def counts(self) -> np.ndarray:
+        return np.diff(self.starts)
+
+    def select(self, picks: Sequence[int]) -> States:
+        """The states of accounts `picks` (positions), in that order."""
+        picks_a = np.asarray(picks, dtype=np.int64)
+        rows = ranges(self.starts[picks_a], self.starts[picks_a + 1])
+        day_rows = ranges(self.day_starts[picks_a], self.day_starts[picks_a + 1])
+        return States(
+            accounts=[self.accounts[i] for i in picks_a.tolist()],
+            starts=offsets(np.diff(self.starts)[picks_a]),
+            **{name: getattr(self, name)[rows] for name in PAYMENT_COLUMNS},
+            day_starts=offsets(np.diff(self.day_starts)[picks_a]),
+            **{name: getattr(self, name)[day_rows] for name in DAY_COLUMNS},
+            blobs=[self.blobs[i] for i in picks_a.tolist()] if self.blobs else [],
+        )
+
+
+def offsets(counts: np.ndarray) -> np.ndarray:
+    out = np.zeros(counts.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=out[1:])
+    return out
+
+
+def ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The concatenation of `arange(lo[i], hi[i])` over i."""
+    counts = hi - lo
+    total = int(counts.sum())
+    if total == 0:
+        return _EMPTY_I
+    out: np.ndarray = np.arange(total, dtype=np.int64) + np.repeat(lo - (np.cumsum(counts) - counts), counts)
+    return out
+
+
+def run_totals(key: np.ndarray, cents: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(keys, rows per key, cents per key) of rows whose keys are sorted (ascending, repeats adjacent)."""
+    if key.size == 0:
+        return _EMPTY_I, _EMPTY_I, _EMPTY_I
+    heads = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    return key[heads], np.diff(np.r_[heads, key.size]), np.add.reduceat(cents, heads)
+
+
+def merge_totals(*parts: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(key, n, cents) tables, each sorted by key, summed into one sorted table with unique keys (integers: exact)."""
+    key = np.concatenate([p[0] for p in parts])
+    if key.size == 0:
+        return _EMPTY_I, _EMPTY_I, _EMPTY_I
+    order = np.argsort(key, kind="stable")  # a merge of sorted runs
+    key = key[order]
+    n = np.concatenate([p[1] for p in parts])[order]
+    cents = np.concatenate([p[2] for p in parts])[order]
+    heads = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    if heads.size == key.size:
+        return key, n, cents
+    return key[heads], np.add.reduceat(n, heads), np.add.reduceat(cents, heads)
+
+
+# --- decoding -----------------------------------------------------------------------------------
+
+
+class UnusableStateError(ValueError):
+    """A stored state that is not a version-3 blob this code can read."""
+
+
+def decode_many(accounts: Sequence[str], blobs: Sequence[object]) -> tuple[States, list[str]]:
+    """The usable states among `blobs` (one per account: bytes, or anything else, which is unusable) as columns,
+    and the accounts whose blob was refused."""
+    good = [i for i, b in enumerate(blobs) if type(b) is bytes and _MIN_BLOB <= len(b) <= _MAX_BLOB]
+    refused = sorted(set(range(len(blobs))) - set(good))
+    while True:
+        chosen: list[bytes] = [blobs[i] for i in good]  # type: ignore[misc]
+        states, bad = _decode([accounts[i] for i in good], chosen)
+        if not bad.any():
+            return states, [accounts[i] for i in sorted(refused)]
+        refused += [g for g, b in zip(good, bad.tolist(), strict=True) if b]
+        good = [g for g, b in zip(good, bad.tolist(), strict=True) if not b]
+
+
+def from_texts(texts: Sequence[object]) -> list[object]:
+    """Stored texts (base64, as documents hold them) as blobs; anything that is not valid base64 stays as it is
+    (and reads as unusable). All valid texts are decoded in one call."""
+    ok = [i for i, t in enumerate(texts) if type(t) is str and len(t) % 4 == 0 and t.isascii() and "=" not in t]
+    out: list[object] = list(texts)
+    if not ok:
+        return out
+    strings: list[str] = [texts[i] for i in ok]  # type: ignore[misc]
+    try:
+        joined = binascii.a2b_base64("".join(strings), strict_mode=True)
+    except binascii.Error:
+        for i in ok:
+            out[i] = _from_text(texts[i])
+        return out
+    at = 0
+    view = memoryview(joined)
+    for i, text in zip(ok, strings, strict=True):
+        size = len(text) // 4 * 3
+        out[i] = bytes(view[at : at + size])
+        at += size
+    return out
+
+
+def _from_text(text: object) -> object:
+    if type(text) is not str or len(text) % 4 or "=" in text or not text.isascii():
+        return text
+    try:
+        return binascii.a2b_base64(text, strict_mode=True)
+    except binascii.Error:
+        return text
+
+
+def to_texts(blobs: Sequence[bytes]) -> list[str]:
+    """Blobs as the base64 texts documents hold (one encoding call for all: every blob is a multiple of 3 bytes)."""
+    if not blobs:
+        return []
+    text = binascii.b2a_base64(b"".join(blobs), newline=False).decode("ascii")
+    out = []
+    at = 0
+    for blob in blobs:
+        size = len(blob) // 3 * 4
+        out.append(text[at : at + size])
+        at += size
+    return out
+
+
+def _decode(accounts: list[str], blobs: list[bytes]) -> tuple[States, np.ndarray]:
+    """Columns of `blobs`, and which are unusable (then the columns are not to be used: decode again without them)."""
+    count = len(blobs)
+    if count == 0:
+        return States.empty(), np.zeros(0, dtype=bool)
+    sizes = np.fromiter(map(len, blobs), dtype=np.int64, count=count)
+    buf = b"".join(blobs)
+    raw = np.frombuffer(buf, dtype=np.uint8)
+    begins = np.cumsum(sizes) - sizes
+    bad = sizes < HEADER.itemsize
+    at = np.minimum(begins, max(raw.size - HEADER.itemsize, 0))
+    header = raw[at[:, None] + np.arange(HEADER.itemsize)].copy().view(HEADER).ravel()
+    flags = header["flags"].astype(np.int64)
+    n = header["n"].astype(np.int64)
+    m = header["m"].astype(np.int64)
+    t0 = header["t0"]
+    wide = (flags & WIDE_PAYMENTS) != 0
+    wide_days = (flags & WIDE_DAYS) != 0
+    payment_bytes = np.where(wide, WIDE.itemsize, NARROW.itemsize) * n
+    day_bytes = np.where(wide_days, DAYS_WIDE.itemsize, DAYS_NARROW.itemsize) * m
+    content = HEADER.itemsize + payment_bytes + day_bytes
+    bad |= (header["version"] != STATE_VERSION) | (flags > (WIDE_PAYMENTS | WIDE_DAYS))
+    bad |= (n < 1) | (n > STATE_HARD_LIMIT) | (m > DAY_KEEP)
+    bad |= sizes != content + (-content) % 3
+    bad |= (t0 < MS_RANGE[0]) | (t0 > MS_RANGE[1])
+    if bad.any():
+        return States.empty(), bad
+    # Padding is zero: a blob has one form.
+    pad_end = begins + sizes
+    for pad in (1, 2):
+        has = sizes - content >= pad
+        bad |= has & (raw[np.where(has, pad_end - pad, 0)] != 0)
+    view = memoryview(buf)
+    p_lo = begins + HEADER.itemsize
+    p_hi = p_lo + payment_bytes
+    d_hi = p_hi + day_bytes
+    starts = offsets(n)
+    owner = np.repeat(np.arange(count), n)
+    last = starts[1:] - 1
+    total = int(starts[-1])
+
+    t_ms = np.empty(total, dtype=np.int64)
+    amount = np.empty(total, dtype=np.float64)
+    balance = np.empty(total, dtype=np.float64)
+    ids = np.empty(total, dtype=np.uint64)
+    code = np.empty(total, dtype=np.int64)
+    row_wide = wide[owner]
+    if not wide.all():
+        narrow = _records(view, p_lo, p_hi, ~wide, NARROW)
+        rows = ~row_wide
+        ids[rows] = narrow["id"]
+        code[rows] = narrow["code"]
+        cents = narrow["cents"].astype(np.int64)
+        # Times and balances are running sums within each state: one cumsum, less each state's start.
+        sub_first = offsets(n[~wide])[:-1]
+        dt = narrow["dt"].astype(np.int64)
+        change = narrow["balance"].astype(np.int64)
+        sub_owner = np.repeat(np.arange(int((~wide).sum())), n[~wide])
+        t_run = np.cumsum(dt)
+        b_run = np.cumsum(change)
+        t_ms[rows] = t0[~wide][sub_owner] + t_run - (t_run - dt)[sub_first][sub_owner]
+        balance[rows] = (b_run - (b_run - change)[sub_first][sub_owner]) / 100.0
+        amount[rows] = cents / 100.0
+        bad[np.flatnonzero(~wide)[dt[sub_first] != 0]] = True
+    if wide.any():
+        wide_rec = _records(view, p_lo, p_hi, wide, WIDE)
+        ids[row_wide] = wide_rec["id"]
+        code[row_wide] = wide_rec["code"]
+        t_ms[row_wide] = wide_rec["t"]
+        amount[row_wide] = wide_rec["amount"]
+        balance[row_wide] = wide_rec["balance"]
+        numbers_ok = np.isfinite(wide_rec["amount"]) & np.isfinite(wide_rec["balance"])
+        wide_owner = owner[row_wide]
+        bad[wide_owner[~numbers_ok]] = True
+        bad[np.flatnonzero(wide)[t0[wide] != wide_rec["t"][offsets(n[wide])[:-1]]]] = True
+    out_of_order = np.r_[False, t_ms[1:] < t_ms[:-1]] & (owner == np.r_[-1, owner[:-1]])
+    bad[owner[out_of_order]] = True
+    bad |= (t_ms[last] < MS_RANGE[0]) | (t_ms[last] > MS_RANGE[1])
+    bad[owner[code >= CODE_LIMIT]] = True
+    cat, method, kind, foreign = _uncode(code)
+
+    # Day records: what the state no longer holds of each of its 45 days.
+    newest = days.day_number(t_ms[last])
+    day_starts = offsets(m)
+    day_owner = np.repeat(np.arange(count), m)
+    back = np.empty(int(day_starts[-1]), dtype=np.int64)
+    rest_n = np.empty_like(back)
+    rest_cents = np.empty_like(back)
+    row_wide_days = wide_days[day_owner]
+    for is_wide, dtype in ((False, DAYS_NARROW), (True, DAYS_WIDE)):
+        pick = wide_days if is_wide else ~wide_days
+        if not (pick & (m > 0)).any():
+            continue
+        rec = _records(view, p_hi, d_hi, pick, dtype)
+        rows = row_wide_days if is_wide else ~row_wide_days
+        back[rows] = rec["back"]
+        rest_n[rows] = np.minimum(rec["n"], np.uint64(_MAX_DAY_N + 1)).astype(np.int64)
+        rest_cents[rows] = np.minimum(rec["cents"], np.uint64(_MAX_DAY_CENTS + 1)).astype(np.int64)
+    day_bad = (back >= DAY_KEEP) | (rest_n < 1) | (rest_n > _MAX_DAY_N)
+    day_bad |= rest_cents > _MAX_DAY_CENTS
+    # Oldest first: `back` falls strictly within a state.
+    day_bad |= np.r_[False, back[1:] >= back[:-1]] & (day_owner == np.r_[-1, day_owner[:-1]])
+    bad[day_owner[day_bad]] = True
+    if bad.any():
+        return States.empty(), bad
+    day = newest[day_owner] - back
+    shift = np.int64(KEY_SHIFT)
+    # The state's own payments on its 45 days, plus the day records: the day totals it stands for.
+    pay_day = days.day_number(t_ms)
+    recent = pay_day > newest[owner] - DAY_KEEP
+    own = run_totals(owner[recent] * shift + pay_day[recent], days.cents(amount[recent]))
+    key, day_n, day_cents = merge_totals(own, (day_owner * shift + day, rest_n, rest_cents))
+    per_account = np.bincount(key // shift, minlength=count)
+    states = States(
+        list(accounts),
+        starts,
+        ids,
+        t_ms,
+        amount,
+        balance,
+        cat,
+        method,
+        kind,
+        foreign,
+        offsets(per_account),
+        key % shift,
+        day_n,
+        day_cents,
+        blobs=list(blobs),
+    )
+    return states, bad
+
+
+def _records(view: memoryview, lo: np.ndarray, hi: np.ndarray, pick: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
+    """The records of the picked blobs (byte ranges `lo:hi` of `view`), concatenated."""
+    spans = [view[a:b] for a, b in zip(lo[pick].tolist(), hi[pick].tolist(), strict=True)]
+    return np.frombuffer(b"".join(spans), dtype=dtype)
+
+
+def load(states: Mapping[str, object]) -> States:
+    """States given as account -> stored blob (bytes or base64 text; None: no state), decoded; any unusable one
+    raises `UnusableStateError` (callers that must go on use `decode_many`)."""
+    accounts = [a for a, s in states.items() if s is not None]
+    raws = from_texts([states[a] for a in accounts])
+    decoded, refused = decode_many(accounts, raws)
+    if refused:
+        raise UnusableStateError(
+            f"{len(refused)} stored states are not version-{STATE_VERSION} states (account {refused[0]!r})"
+        )
+    return decoded
+
+
+def decode(stored: object) -> dict[str, Any]:
+    """One stored state (blob, base64 text, or a profile document holding it) as plain lists, for inspection.
+
+    `id` holds the ids' hashes (16 hex digits, `id_hex`); `day`, `day_n` and `day_cents` are the day
+    totals the state stands for (its payments plus its day records). `UnusableStateError` if unusable.
+    """
+    if isinstance(stored, Mapping):
+        stored = stored.get("state")
+    blob = _from_text(stored)
+    states, refused = decode_many(["state"], [blob])
+    if refused:
+        raise UnusableStateError(f"not a version-{STATE_VERSION} state")
+    return states["state"]
+
+
+# --- encoding -----------------------------------------------------------------------------------
+
+
+def encode_many(states: States) -> list[bytes]:
+    """Each account's blob. `states` gives each account's payments (in reading order, at least one) and day totals
+    covering at least the `DAY_KEEP` days back from its newest payment's day (older days are dropped)."""
+    count = len(states.accounts)
+    if count == 0:
+        return []
+    n = states.counts()
+    if n.min() < 1 or n.max() > STATE_HARD_LIMIT:
+        raise ValueError(f"a state holds 1 to {STATE_HARD_LIMIT} payments")
+    starts = states.starts
+    first, last = starts[:-1], starts[1:] - 1
+    owner = np.repeat(np.arange(count), n)
+    t = states.t_ms
+    amount, balance = states.amount, states.old_balance
+    is_first = np.zeros(t.size, dtype=bool)
+    is_first[first] = True
+    dt = np.diff(t, prepend=t[:1])
+    dt[is_first] = 0
+    cents = np.rint(amount * 100.0)
+    balance_cents = np.rint(balance * 100.0)
+    exact = (cents / 100.0 == amount) & (balance_cents / 100.0 == balance)
+    exact &= (cents >= 0) & (cents < 2**32) & (np.abs(balance_cents) < 2**52)
+    change = np.diff(balance_cents, prepend=balance_cents[:1])
+    change[is_first] = balance_cents[is_first]
+    fits = exact & (dt >= 0) & (dt < 2**32) & (change >= -(2**31)) & (change < 2**31)
+    narrow = np.logical_and.reduceat(fits, first)
+    code = _codes(
+        states.category_recipient, states.transaction_method, states.transaction_type, states.foreign_transaction
+    ).astype(np.uint16)
+
+    # Day records: totals on the 45 days less what the kept payments account for.
+    newest = days.day_number(t[last])
+    shift = np.int64(KEY_SHIFT)
+    pay_day = days.day_number(t)
+    recent = pay_day > newest[owner] - DAY_KEEP
+    own_key, own_n, own_cents = run_totals(owner[recent] * shift + pay_day[recent], days.cents(amount[recent]))
+    d_owner = np.repeat(np.arange(count), np.diff(states.day_starts))
+    in_range = states.day > newest[d_owner] - DAY_KEEP
+    tot_key = d_owner[in_range] * shift + states.day[in_range]
+    tot_n, tot_cents = states.day_n[in_range], states.day_cents[in_range]
+    at = np.searchsorted(tot_key, own_key)
+    if own_key.size and (at.max() >= tot_key.size or np.any(tot_key[np.minimum(at, tot_key.size - 1)] != own_key)):
+        raise ValueError("the day totals do not hold every kept payment's day")
+    rest_n = tot_n.copy()
+    rest_cents = tot_cents.copy()
+    rest_n[at] -= own_n
+    rest_cents[at] -= own_cents
+    if np.any(rest_n < 0) or np.any(rest_cents < 0) or np.any((rest_n == 0) & (rest_cents != 0)):
+        raise ValueError("the day totals hold fewer payments than the state")
+    keep = rest_n > 0
+    r_owner = tot_key[keep] // shift
+    r_back = newest[r_owner] - tot_key[keep] % shift
+    r_n, r_cents = rest_n[keep], rest_cents[keep]
+    if np.any(r_n > _MAX_DAY_N) or np.any(r_cents > _MAX_DAY_CENTS):
+        raise ValueError("a day total is out of the stored range")
+    m = np.bincount(r_owner, minlength=count)
+    day_fits = (r_n < 256) & (r_cents < 2**32)
+    narrow_days = np.ones(count, dtype=bool)
+    narrow_days[r_owner[~day_fits]] = False
+
+    header = np.zeros(count, dtype=HEADER)
+    header["version"] = STATE_VERSION
+    header["flags"] = np.where(narrow, 0, WIDE_PAYMENTS) | np.where(narrow_days, 0, WIDE_DAYS)
+    header["n"] = n
+    header["m"] = m
+    header["t0"] = t[first]
+    row_narrow = narrow[owner]
+    narrow_rec = np.empty(int(row_narrow.sum()), dtype=NARROW)
+    narrow_rec["id"] = states.id[row_narrow]
+    narrow_rec["dt"] = dt[row_narrow]
+    narrow_rec["cents"] = cents[row_narrow]
+    narrow_rec["balance"] = change[row_narrow]
+    narrow_rec["code"] = code[row_narrow]
+    wide_rec = np.empty(int((~row_narrow).sum()), dtype=WIDE)
+    wide_rec["id"] = states.id[~row_narrow]
+    wide_rec["t"] = t[~row_narrow]
+    wide_rec["amount"] = amount[~row_narrow]
+    wide_rec["balance"] = balance[~row_narrow]
+    wide_rec["code"] = code[~row_narrow]
+    row_narrow_days = narrow_days[r_owner]
+    narrow_days_rec = np.empty(int(row_narrow_days.sum()), dtype=DAYS_NARROW)
+    wide_days_rec = np.empty(int((~row_narrow_days).sum()), dtype=DAYS_WIDE)
+    for rec, rows in ((narrow_days_rec, row_narrow_days), (wide_days_rec, ~row_narrow_days)):
+        rec["back"] = r_back[rows]
+        rec["n"] = r_n[rows]
+        rec["cents"] = r_cents[rows]
+
+    # Byte offsets of each account's records within its kind's buffer.
+    p_ends = [np.cumsum(np.where(narrow, n, 0)) * NARROW.itemsize, np.cumsum(np.where(narrow, 0, n)) * WIDE.itemsize]
+    d_ends = [
+        np.cumsum(np.where(narrow_days, m, 0)) * DAYS_NARROW.itemsize,
+        np.cumsum(np.where(narrow_days, 0, m)) * DAYS_WIDE.itemsize,
+    ]
+    p_len = np.where(narrow, NARROW.itemsize, WIDE.itemsize) * n
+    d_len = np.where(narrow_days, DAYS_NARROW.itemsize, DAYS_WIDE.itemsize) * m
+    p_end = np.where(narrow, p_ends[0], p_ends[1])
+    d_end = np.where(narrow_days, d_ends[0], d_ends[1])
+    pad = (-(HEADER.itemsize + p_len + d_len)) % 3
+    head = memoryview(header.tobytes())
+    payments = (memoryview(narrow_rec.tobytes()), memoryview(wide_rec.tobytes()))
+    day_records = (memoryview(narrow_days_rec.tobytes()), memoryview(wide_days_rec.tobytes()))
+    zeros = (b"", b"\0", b"\0\0")
+    size = HEADER.itemsize
+    out = []
+    for i, (kind, p_hi, p_n, d_kind, d_hi, d_n, p) in enumerate(
+        zip(
+            (~narrow).tolist(),
+            p_end.tolist(),
+            p_len.tolist(),
+            (~narrow_days).tolist(),
+            d_end.tolist(),
+            d_len.tolist(),
+            pad.tolist(),
+            strict=True,
+        )
+    ):
+        out.append(
+            b"".join(
+                (
+                    head[i * size : (i + 1) * size],
+                    payments[kind][p_hi - p_n : p_hi],
+                    day_records[d_kind][d_hi - d_n : d_hi],
+                    zeros[p],
+                )
+            )
+        )
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print a stored state (a profile document, its `state` text, or the text alone) as JSON."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1:
+        print("usage: python -m shared.behaviour.state_codec '<profile document JSON, or its state text>'")
+        return 2
+    arg = args[0].strip()
+    try:
+        stored: object = orjson.loads(arg) if arg.startswith(("{", '"')) else arg
+    except orjson.JSONDecodeError:
+        stored = arg
+    try:
+        state = decode(stored)
+    except UnusableStateError as exc:
+        print(f"unusable: {exc}")
+        return 1
+    print(orjson.dumps(state, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
