@@ -72,6 +72,7 @@ def write_artifacts(result: TrainResult, out_dir: Path, training_seconds: float)
             "horizon_days": behaviour.HORIZON_MS // behaviour.DAY_MS,
         },
         "protocol": result.protocol,
+        **({"benchmark": result.benchmark} if result.benchmark else {}),
         "merchant_risk": {
             "features": list(merchants.FEATURES),
             "windows_days": list(days.WINDOWS_DAYS),

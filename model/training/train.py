@@ -22,8 +22,8 @@ import argparse
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -113,6 +113,8 @@ class TrainResult:
     test_scores: dict[str, FloatArray]
     """Test-split probabilities per model: `OURS` first, then the baselines."""
     stage_seconds: dict[str, float]
+    benchmark: dict[str, Any] = field(default_factory=dict)
+    """The independent benchmark (`model/benchmark/`), when `main()` ran it: its Markdown and figures."""
     protocol: dict[str, Any] = field(default_factory=dict)
     """The field's protocol on the test period (`field_protocol.evaluate_test_period`)."""
     merchant_delay_days: int = merchants.DEFAULT_DELAY_DAYS
@@ -293,6 +295,29 @@ def choose_hyperparameters(splits: Splits, seed: int) -> list[tuple[Hyperparamet
     return sorted(scored, key=lambda item: -(item[1] or 0.0))
 
 
+def independent_benchmark(seed: int, delay_days: int) -> dict[str, Any]:
+    """Our recipe and the handbook's baselines on the handbook's simulation and protocol (`model/benchmark/`)."""
+    from model.benchmark import measure
+    from model.benchmark import report as benchmark_report
+    from model.training import recipe
+
+    settings = measure.Settings(delay_days=delay_days)
+
+    def ours(columns: Mapping[str, np.ndarray], train_rows: np.ndarray, test_rows: np.ndarray, s: int) -> np.ndarray:
+        return recipe.fit_predict(columns, train_rows, test_rows, s, delay_days=delay_days)
+
+    found = measure.run(settings, ours)
+    text = benchmark_report.markdown(found)
+    # The card nests it under its own heading: its title goes, every other heading one level down.
+    lines = [("#" + line if line.startswith("#") else line) for line in text.splitlines()[1:]]
+    return {
+        "markdown": lines,
+        "models": {m.key: m.metrics.as_dict() for m in found.models},
+        "seed": settings.seed,
+        "training_seed": seed,
+    }
+
+
 def _iso(t_ms: int) -> str:
     return datetime.fromtimestamp(t_ms / 1000, UTC).isoformat(timespec="seconds")
 
@@ -313,6 +338,13 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=float,
         default=DEFAULT_REVIEW_COST,
         help="cost of reviewing one false alarm, in the amount's currency units",
+    )
+    parser.add_argument(
+        "--benchmark",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also run the independent benchmark (the ULB handbook's simulator and protocol, about 2 minutes) and "
+        "put its tables in the model card (`make train` turns it on)",
     )
     parser.add_argument(
         "--merchant-delay-days",
@@ -395,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Train with the command-line settings; write the artifacts, metadata, model card and plots into `--out-dir`."""
     args = _parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    stages = ("data", *STAGES, "report")
+    stages = ("data", *STAGES, "benchmark", "report")
     started = time.perf_counter()
     # Log lines go through tqdm, so they print above the bars instead of through them.
     with logging_redirect_tqdm(), tqdm(total=len(stages), desc="training", unit="stage", postfix=stages[0]) as bar:
@@ -432,6 +464,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
         except TrainingDataError as exc:
             raise SystemExit(f"cannot train: {exc}") from None
+        if args.benchmark:
+            result = replace(result, benchmark=independent_benchmark(args.seed, args.merchant_delay_days))
+        advance("benchmark")
         metadata = write_artifacts(result, args.out_dir, time.perf_counter() - started)
         written = report.write_report(metadata, result.test_label, result.test_scores, args.out_dir)
         advance("report")
