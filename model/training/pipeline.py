@@ -55,8 +55,9 @@ CANDIDATES: Final = (
 )
 """What `train()` (and `recipe.fit_predict`) choose from on validation: the default first (kept on ties), then
 more or deeper trees, with finer histograms and, at low fraud rates, leaves that may hold few frauds (a leaf's
-hessian weight is about its rows times p(1 - p), so at 1% fraud `min_child_weight` 1 needs some 100 rows). Depth stays at most 3 (7 splits): serving's SHAP tables hold 2**splits rows per tree
-(`shared/scoring/explain.py`, at most 8 splits)."""
+hessian weight is about its rows times p(1 - p), so at 1% fraud `min_child_weight` 1 needs some 100 rows).
+Depth stays at most 3 (7 splits): serving's SHAP tables hold 2**splits rows per tree (`shared/scoring/explain.py`,
+at most 8 splits)."""
 
 
 def feature_transformer(kind: str = "behavioural") -> ColumnTransformer:
