@@ -155,7 +155,9 @@ def card_precision_at_k(
         raise ValueError("k must be at least 1")
     score = np.asarray(scores, dtype=np.float64)
     label = np.asarray(labels).astype(bool)
-    account = np.asarray(accounts)
+    # Cards as integer codes in their sorted order: the same ranking ties, without comparing strings per day.
+    names, account = np.unique(np.asarray(accounts), return_inverse=True)
+    del names
     day = np.asarray(days, dtype=np.int64)
     detected = np.zeros(0, dtype=account.dtype)
     all_days = np.unique(day)
