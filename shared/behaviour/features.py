@@ -156,36 +156,41 @@ def _window(p: Payments, same: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
     `same` holds an account code per row (equal codes = same account). Lag k of a row is the row k
     places before it; its predecessors within the window form a prefix of the lags, because an
-    account's rows are contiguous and ever older. Sums run lag by lag (`cumsum`), so two calls that
-    see the same predecessors for a payment return the same bits for it, whatever else they hold.
+    account's rows are contiguous and ever older. Sums run lag by lag, from the payment's own amount,
+    so two calls that see the same predecessors for a payment return the same bits for it, whatever
+    else they hold.
     """
     n = rows.size
     t, amount, balance = p.t_ms[rows], p.amount[rows], p.old_balance[rows]
-    lag = rows[:, None] - _LAGS
+    # Lags run down the first axis (lag k is row k - 1), so each lag's values are contiguous.
+    lag = rows - _LAGS[:, None]
     ok = lag >= 0
     lag = np.maximum(lag, 0)
-    dt = t[:, None] - p.t_ms[lag]
-    ok &= (same[lag] == same[rows][:, None]) & (dt < HORIZON_MS)
-    count = ok.sum(axis=1)
+    dt = t - p.t_ms[lag]
+    ok &= (same[lag] == same[rows]) & (dt < HORIZON_MS)
+    count = ok.sum(axis=0)
     known = count > 0
     hour = ok & (dt < HOUR_MS)
     day = ok & (dt < DAY_MS)
     prior_amount = p.amount[lag]
-    hour_n, day_n = hour.sum(axis=1), day.sum(axis=1)
-    hour_amount = np.cumsum(np.column_stack([amount, np.where(hour, prior_amount, 0.0)]), axis=1)[:, -1]
-    day_amount = np.cumsum(np.column_stack([amount, np.where(day, prior_amount, 0.0)]), axis=1)[:, -1]
+    hour_n, day_n = hour.sum(axis=0), day.sum(axis=0)
+    # Added lag by lag from the payment's own amount, as `cumsum` along the lags adds them.
+    hour_amount, day_amount = amount.copy(), amount.copy()
+    for k in range(WINDOW):
+        hour_amount += np.where(hour[k], prior_amount[k], 0.0)
+        day_amount += np.where(day[k], prior_amount[k], 0.0)
     r = np.arange(n)
     # The balance before the oldest payment of the last hour: what the hour started with.
-    hour_balance = np.where(hour_n > 0, p.old_balance[lag[r, np.maximum(hour_n - 1, 0)]], balance)
-    seen_category = (ok & (p.category_recipient[lag] == p.category_recipient[rows][:, None])).any(axis=1)
-    seen_method = (ok & (p.transaction_method[lag] == p.transaction_method[rows][:, None])).any(axis=1)
-    seen_type = (ok & (p.transaction_type[lag] == p.transaction_type[rows][:, None])).any(axis=1)
-    seen_foreign = (ok & (p.foreign_transaction[lag] == 1)).any(axis=1)
-    ordered = np.sort(np.where(ok, prior_amount, np.inf), axis=1)  # the known amounts lead each row
+    hour_balance = np.where(hour_n > 0, p.old_balance[lag[np.maximum(hour_n - 1, 0), r]], balance)
+    seen_category = (ok & (p.category_recipient[lag] == p.category_recipient[rows])).any(axis=0)
+    seen_method = (ok & (p.transaction_method[lag] == p.transaction_method[rows])).any(axis=0)
+    seen_type = (ok & (p.transaction_type[lag] == p.transaction_type[rows])).any(axis=0)
+    seen_foreign = (ok & (p.foreign_transaction[lag] == 1)).any(axis=0)
+    ordered = np.sort(np.where(ok, prior_amount, np.inf).T, axis=1)  # the known amounts lead each row
     usual = (ordered[r, np.maximum(count - 1, 0) // 2] + ordered[r, count // 2]) / 2.0
     out = np.empty((n, len(LIST_FEATURES)), dtype=np.float64)
     out[:, 0] = count
-    out[:, 1] = np.where(known, dt[:, 0], HORIZON_MS) / 1000.0
+    out[:, 1] = np.where(known, dt[0], HORIZON_MS) / 1000.0
     out[:, 2] = hour_n + 1
     out[:, 3] = hour_amount
     out[:, 4] = day_n + 1

@@ -4,24 +4,23 @@
 
 prints the state as JSON (`decode`): what a reader of the `profiles` container needs to inspect one.
 
-Layout (version 3, little-endian; `HEADER`, then `n` payment records, then `m` day records, then 0-2
-zero bytes so that the length is a multiple of 3 and the base64 text has no padding: texts of
-several states then concatenate into one decodable string, which is how a batch's states are
-decoded at once):
+Layout (version 3, little-endian): a sequence of 22-byte slots, so that the states of a whole batch,
+concatenated, are one array of slots that decodes without cutting it per state (and encodes the
+same way). Unused bytes are zero.
 
-- header (12 bytes): version (u8, 3), flags (u8: 1 = wide payment records, 2 = wide day records),
-  `n` payments (u8, 1-200), `m` day records (u8, 0-45), the first payment's event time (i64, ms since
+- header slot: version (u8, 3), flags (u8: 1 = wide payment records, 2 = wide day records), `n`
+  payments (u8, 1-200), `m` day records (u8, 0-45), the first payment's event time (i64, ms since
   the Unix epoch).
-- payment records, oldest first, in the order the features read them (event time, then id):
-  narrow (22 bytes): id hash (u64, `id_hash`), ms since the previous payment (u32; 0 for the first),
+- `n` payment records, oldest first, in the order the features read them (event time, then id).
+  Narrow, one slot: id hash (u64, `id_hash`), ms since the previous payment (u32; 0 for the first),
   amount in cents (u32), old_balance in cents minus the previous payment's (i32; the first's own),
-  categorical code (u16, `CODE_RADIX`). Wide (34 bytes), when a value does not fit the narrow form
+  categorical code (u16, `CODE_RADIX`). Wide, two slots, when a value does not fit the narrow form
   exactly (an amount that is not a whole number of cents, a gap of 50 days or more, a balance change
   of 21 million or more): id hash, event time (i64), amount and old_balance (f64), code (u16).
-- day records, oldest day first: for each UTC day of the 45 back from the newest payment's own day
-  (`DAY_KEEP`) on which the account made payments the state no longer holds, how many and their
-  cents. Narrow (6 bytes): days before the newest payment's day (u8), payments (u8), cents (u32);
-  wide (17 bytes): the same with u64 counts.
+- `m` day records, oldest day first: for each UTC day of the 45 back from the newest payment's own
+  day (`DAY_KEEP`) on which the account made payments the state no longer holds, how many and their
+  cents. Narrow, three to a slot: days before the newest payment's day (u8), payments (u8), cents
+  (u32); wide, one to a slot: the same with u64 counts.
 
 The day totals a state stands for (`States.day_*`, what `features.py` sums over the 1, 7 and 30-day
 windows) are those day records plus the state's own payments on each of the 45 days: a day whose
@@ -40,6 +39,7 @@ import binascii
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, Final
 
 import numpy as np
@@ -65,6 +65,9 @@ NARROW: Final = np.dtype([("id", "<u8"), ("dt", "<u4"), ("cents", "<u4"), ("bala
 WIDE: Final = np.dtype([("id", "<u8"), ("t", "<i8"), ("amount", "<f8"), ("balance", "<f8"), ("code", "<u2")])
 DAYS_NARROW: Final = np.dtype([("back", "u1"), ("n", "u1"), ("cents", "<u4")])
 DAYS_WIDE: Final = np.dtype([("back", "u1"), ("n", "<u8"), ("cents", "<u8")])
+SLOT: Final = 22
+"""Bytes per slot: a narrow payment record."""
+DAYS_PER_SLOT: Final = 3
 WIDE_PAYMENTS: Final = 1
 WIDE_DAYS: Final = 2
 CODE_RADIX: Final = (len(c.CATEGORY_RECIPIENTS), len(c.TRANSACTION_METHODS), len(c.TRANSACTION_TYPES), 2)
@@ -139,10 +142,20 @@ def _codes(cat: np.ndarray, method: np.ndarray, kind: np.ndarray, foreign: np.nd
 
 
 def _uncode(code: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(category, method, type, foreign) of codes below `CODE_LIMIT`, by table."""
+    fields = _UNCODED[:, code]
+    return fields[0], fields[1], fields[2], fields[3]
+
+
+def _uncoded() -> np.ndarray:
     _, methods, kinds, _ = CODE_RADIX
+    code = np.arange(CODE_LIMIT, dtype=np.int64)
     foreign, rest = code % 2, code // 2
     kind, rest = rest % kinds, rest // kinds
-    return rest // methods, rest % methods, kind, foreign
+    return np.stack([rest // methods, rest % methods, kind, foreign])
+
+
+_UNCODED: Final = _uncoded()
 
 
 # --- decoded states -----------------------------------------------------------------------------
@@ -291,6 +304,7 @@ def decode_many(accounts: Sequence[str], blobs: Sequence[object]) -> tuple[State
     """The usable states among `blobs` (one per account: bytes, or anything else, which is unusable) as columns,
     and the accounts whose blob was refused."""
     good = [i for i, b in enumerate(blobs) if type(b) is bytes and _MIN_BLOB <= len(b) <= _MAX_BLOB]
+    good = [i for i in good if not len(blobs[i]) % SLOT]  # type: ignore[arg-type]
     refused = sorted(set(range(len(blobs))) - set(good))
     while True:
         chosen: list[bytes] = [blobs[i] for i in good]  # type: ignore[misc]
@@ -303,29 +317,12 @@ def decode_many(accounts: Sequence[str], blobs: Sequence[object]) -> tuple[State
 
 def from_texts(texts: Sequence[object]) -> list[object]:
     """Stored texts (base64, as documents hold them) as blobs; anything that is not valid base64 stays as it is
-    (and reads as unusable). All valid texts are decoded in one call."""
-    ok = [i for i, t in enumerate(texts) if type(t) is str and len(t) % 4 == 0 and t.isascii() and "=" not in t]
-    out: list[object] = list(texts)
-    if not ok:
-        return out
-    strings: list[str] = [texts[i] for i in ok]  # type: ignore[misc]
-    try:
-        joined = binascii.a2b_base64("".join(strings), strict_mode=True)
-    except binascii.Error:
-        for i in ok:
-            out[i] = _from_text(texts[i])
-        return out
-    at = 0
-    view = memoryview(joined)
-    for i, text in zip(ok, strings, strict=True):
-        size = len(text) // 4 * 3
-        out[i] = bytes(view[at : at + size])
-        at += size
-    return out
+    (and reads as unusable)."""
+    return [_from_text(text) for text in texts]
 
 
 def _from_text(text: object) -> object:
-    if type(text) is not str or len(text) % 4 or "=" in text or not text.isascii():
+    if type(text) is not str or len(text) % 4 or not text.isascii():
         return text
     try:
         return binascii.a2b_base64(text, strict_mode=True)
@@ -334,124 +331,90 @@ def _from_text(text: object) -> object:
 
 
 def to_texts(blobs: Sequence[bytes]) -> list[str]:
-    """Blobs as the base64 texts documents hold (one encoding call for all: every blob is a multiple of 3 bytes)."""
-    if not blobs:
-        return []
-    text = binascii.b2a_base64(b"".join(blobs), newline=False).decode("ascii")
-    out = []
-    at = 0
-    for blob in blobs:
-        size = len(blob) // 3 * 4
-        out.append(text[at : at + size])
-        at += size
-    return out
+    """Blobs as the base64 texts documents hold."""
+    return [binascii.b2a_base64(blob, newline=False).decode("ascii") for blob in blobs]
 
 
 def _decode(accounts: list[str], blobs: list[bytes]) -> tuple[States, np.ndarray]:
-    """Columns of `blobs`, and which are unusable (then the columns are not to be used: decode again without them)."""
+    """Columns of `blobs` (each a whole number of slots), and which are unusable (then the columns are not to be
+    used: decode again without them)."""
     count = len(blobs)
     if count == 0:
         return States.empty(), np.zeros(0, dtype=bool)
-    sizes = np.fromiter(map(len, blobs), dtype=np.int64, count=count)
+    slots = np.fromiter(map(len, blobs), dtype=np.int64, count=count) // SLOT
     buf = b"".join(blobs)
-    raw = np.frombuffer(buf, dtype=np.uint8)
-    begins = np.cumsum(sizes) - sizes
-    bad = sizes < HEADER.itemsize
-    at = np.minimum(begins, max(raw.size - HEADER.itemsize, 0))
-    header = raw[at[:, None] + np.arange(HEADER.itemsize)].copy().view(HEADER).ravel()
+    grid = np.frombuffer(buf, dtype=np.uint8).reshape(-1, SLOT)
+    first_slot = offsets(slots)[:-1]
+    head = grid[first_slot]
+    header = head[:, : HEADER.itemsize].copy().view(HEADER).ravel()
     flags = header["flags"].astype(np.int64)
     n = header["n"].astype(np.int64)
     m = header["m"].astype(np.int64)
     t0 = header["t0"]
     wide = (flags & WIDE_PAYMENTS) != 0
     wide_days = (flags & WIDE_DAYS) != 0
-    payment_bytes = np.where(wide, WIDE.itemsize, NARROW.itemsize) * n
-    day_bytes = np.where(wide_days, DAYS_WIDE.itemsize, DAYS_NARROW.itemsize) * m
-    content = HEADER.itemsize + payment_bytes + day_bytes
+    pay_slots = np.where(wide, 2, 1) * n
+    day_slots = np.where(wide_days, m, -(-m // DAYS_PER_SLOT))
+    bad = head[:, HEADER.itemsize :].any(axis=1)
     bad |= (header["version"] != STATE_VERSION) | (flags > (WIDE_PAYMENTS | WIDE_DAYS))
-    bad |= (n < 1) | (n > STATE_HARD_LIMIT) | (m > DAY_KEEP)
-    bad |= sizes != content + (-content) % 3
+    bad |= (n < 1) | (n > STATE_HARD_LIMIT) | (m > DAY_KEEP) | (slots != 1 + pay_slots + day_slots)
     bad |= (t0 < MS_RANGE[0]) | (t0 > MS_RANGE[1])
     if bad.any():
         return States.empty(), bad
-    # Padding is zero: a blob has one form.
-    pad_end = begins + sizes
-    for pad in (1, 2):
-        has = sizes - content >= pad
-        bad |= has & (raw[np.where(has, pad_end - pad, 0)] != 0)
-    view = memoryview(buf)
-    p_lo = begins + HEADER.itemsize
-    p_hi = p_lo + payment_bytes
-    d_hi = p_hi + day_bytes
+    pay_lo = first_slot + 1
+    pay_hi = pay_lo + pay_slots
     starts = offsets(n)
+    first = starts[:-1]
     owner = np.repeat(np.arange(count), n)
     last = starts[1:] - 1
-    total = int(starts[-1])
 
-    t_ms = np.empty(total, dtype=np.int64)
-    amount = np.empty(total, dtype=np.float64)
-    balance = np.empty(total, dtype=np.float64)
-    ids = np.empty(total, dtype=np.uint64)
-    code = np.empty(total, dtype=np.int64)
-    row_wide = wide[owner]
-    if not wide.all():
-        narrow = _records(view, p_lo, p_hi, ~wide, NARROW)
-        rows = ~row_wide
-        ids[rows] = narrow["id"]
-        code[rows] = narrow["code"]
-        cents = narrow["cents"].astype(np.int64)
-        # Times and balances are running sums within each state: one cumsum, less each state's start.
-        sub_first = offsets(n[~wide])[:-1]
-        dt = narrow["dt"].astype(np.int64)
-        change = narrow["balance"].astype(np.int64)
-        sub_owner = np.repeat(np.arange(int((~wide).sum())), n[~wide])
-        t_run = np.cumsum(dt)
-        b_run = np.cumsum(change)
-        t_ms[rows] = t0[~wide][sub_owner] + t_run - (t_run - dt)[sub_first][sub_owner]
-        balance[rows] = (b_run - (b_run - change)[sub_first][sub_owner]) / 100.0
-        amount[rows] = cents / 100.0
-        bad[np.flatnonzero(~wide)[dt[sub_first] != 0]] = True
-    if wide.any():
-        wide_rec = _records(view, p_lo, p_hi, wide, WIDE)
-        ids[row_wide] = wide_rec["id"]
-        code[row_wide] = wide_rec["code"]
-        t_ms[row_wide] = wide_rec["t"]
-        amount[row_wide] = wide_rec["amount"]
-        balance[row_wide] = wide_rec["balance"]
-        numbers_ok = np.isfinite(wide_rec["amount"]) & np.isfinite(wide_rec["balance"])
+    if not wide.any():  # the usual case: every payment in one slot
+        columns = _narrow_payments(np.frombuffer(buf, dtype=NARROW)[ranges(pay_lo, pay_hi)], n, t0)
+        bad |= columns[-1][first] != 0
+        ids, t_ms, amount, balance, code, _ = columns
+    else:
+        ids = np.empty(owner.size, dtype=np.uint64)
+        t_ms = np.empty(owner.size, dtype=np.int64)
+        amount = np.empty(owner.size, dtype=np.float64)
+        balance = np.empty(owner.size, dtype=np.float64)
+        code = np.empty(owner.size, dtype=np.int64)
+        row_wide = wide[owner]
+        if not wide.all():
+            narrow = ~wide
+            columns = _narrow_payments(
+                np.frombuffer(buf, dtype=NARROW)[ranges(pay_lo[narrow], pay_hi[narrow])], n[narrow], t0[narrow]
+            )
+            rows = ~row_wide
+            ids[rows], t_ms[rows], amount[rows], balance[rows], code[rows], dt = columns
+            bad[np.flatnonzero(narrow)[dt[offsets(n[narrow])[:-1]] != 0]] = True
+        pairs = grid[ranges(pay_lo[wide], pay_hi[wide])].reshape(-1, 2 * SLOT)
+        rec = pairs[:, : WIDE.itemsize].copy().view(WIDE).ravel()
+        ids[row_wide] = rec["id"]
+        code[row_wide] = rec["code"]
+        t_ms[row_wide] = rec["t"]
+        amount[row_wide] = rec["amount"]
+        balance[row_wide] = rec["balance"]
         wide_owner = owner[row_wide]
-        bad[wide_owner[~numbers_ok]] = True
-        bad[np.flatnonzero(wide)[t0[wide] != wide_rec["t"][offsets(n[wide])[:-1]]]] = True
+        bad[wide_owner[pairs[:, WIDE.itemsize :].any(axis=1)]] = True
+        bad[wide_owner[~(np.isfinite(rec["amount"]) & np.isfinite(rec["balance"]))]] = True
+        bad[np.flatnonzero(wide)[t0[wide] != rec["t"][offsets(n[wide])[:-1]]]] = True
     out_of_order = np.r_[False, t_ms[1:] < t_ms[:-1]] & (owner == np.r_[-1, owner[:-1]])
     bad[owner[out_of_order]] = True
     bad |= (t_ms[last] < MS_RANGE[0]) | (t_ms[last] > MS_RANGE[1])
     bad[owner[code >= CODE_LIMIT]] = True
-    cat, method, kind, foreign = _uncode(code)
+    cat, method, kind, foreign = _uncode(np.minimum(code, CODE_LIMIT - 1))
 
     # Day records: what the state no longer holds of each of its 45 days.
-    newest = days.day_number(t_ms[last])
-    day_starts = offsets(m)
+    back, rest_n, rest_cents, outside = _day_records(grid, pay_hi, day_slots, m, wide_days)
+    bad |= outside
     day_owner = np.repeat(np.arange(count), m)
-    back = np.empty(int(day_starts[-1]), dtype=np.int64)
-    rest_n = np.empty_like(back)
-    rest_cents = np.empty_like(back)
-    row_wide_days = wide_days[day_owner]
-    for is_wide, dtype in ((False, DAYS_NARROW), (True, DAYS_WIDE)):
-        pick = wide_days if is_wide else ~wide_days
-        if not (pick & (m > 0)).any():
-            continue
-        rec = _records(view, p_hi, d_hi, pick, dtype)
-        rows = row_wide_days if is_wide else ~row_wide_days
-        back[rows] = rec["back"]
-        rest_n[rows] = np.minimum(rec["n"], np.uint64(_MAX_DAY_N + 1)).astype(np.int64)
-        rest_cents[rows] = np.minimum(rec["cents"], np.uint64(_MAX_DAY_CENTS + 1)).astype(np.int64)
-    day_bad = (back >= DAY_KEEP) | (rest_n < 1) | (rest_n > _MAX_DAY_N)
-    day_bad |= rest_cents > _MAX_DAY_CENTS
+    day_bad = (back >= DAY_KEEP) | (rest_n < 1) | (rest_n > _MAX_DAY_N) | (rest_cents > _MAX_DAY_CENTS)
     # Oldest first: `back` falls strictly within a state.
     day_bad |= np.r_[False, back[1:] >= back[:-1]] & (day_owner == np.r_[-1, day_owner[:-1]])
     bad[day_owner[day_bad]] = True
     if bad.any():
         return States.empty(), bad
+    newest = days.day_number(t_ms[last])
     day = newest[day_owner] - back
     shift = np.int64(KEY_SHIFT)
     # The state's own payments on its 45 days, plus the day records: the day totals it stands for.
@@ -459,31 +422,80 @@ def _decode(accounts: list[str], blobs: list[bytes]) -> tuple[States, np.ndarray
     recent = pay_day > newest[owner] - DAY_KEEP
     own = run_totals(owner[recent] * shift + pay_day[recent], days.cents(amount[recent]))
     key, day_n, day_cents = merge_totals(own, (day_owner * shift + day, rest_n, rest_cents))
-    per_account = np.bincount(key // shift, minlength=count)
     states = States(
-        list(accounts),
-        starts,
-        ids,
-        t_ms,
-        amount,
-        balance,
-        cat,
-        method,
-        kind,
-        foreign,
-        offsets(per_account),
-        key % shift,
-        day_n,
-        day_cents,
+        accounts=list(accounts),
+        starts=starts,
+        id=ids,
+        t_ms=t_ms,
+        amount=amount,
+        old_balance=balance,
+        category_recipient=cat,
+        transaction_method=method,
+        transaction_type=kind,
+        foreign_transaction=foreign,
+        day_starts=offsets(np.bincount(key // shift, minlength=count)),
+        day=key % shift,
+        day_n=day_n,
+        day_cents=day_cents,
         blobs=list(blobs),
     )
     return states, bad
 
 
-def _records(view: memoryview, lo: np.ndarray, hi: np.ndarray, pick: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
-    """The records of the picked blobs (byte ranges `lo:hi` of `view`), concatenated."""
-    spans = [view[a:b] for a, b in zip(lo[pick].tolist(), hi[pick].tolist(), strict=True)]
-    return np.frombuffer(b"".join(spans), dtype=dtype)
+def _narrow_payments(
+    rec: np.ndarray, n: np.ndarray, t0: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(id, t_ms, amount, old_balance, code, gap) of narrow records of states with `n` payments each."""
+    first = offsets(n)[:-1]
+    owner = np.repeat(np.arange(n.size), n)
+    dt = rec["dt"].astype(np.int64)
+    change = rec["balance"].astype(np.int64)
+    # Times and balances are running sums within each state: one cumsum, less each state's start.
+    t_run = np.cumsum(dt)
+    b_run = np.cumsum(change)
+    t_ms = t0[owner] + (t_run - (t_run - dt)[first][owner])
+    balance = (b_run - (b_run - change)[first][owner]) / 100.0
+    amount = rec["cents"].astype(np.int64) / 100.0
+    return rec["id"], t_ms, amount, balance, rec["code"].astype(np.int64), dt
+
+
+def _day_records(
+    grid: np.ndarray, lo: np.ndarray, day_slots: np.ndarray, m: np.ndarray, wide: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(days back, payments, cents) of every state's `m` day records, from its slots `lo:lo + day_slots`, and which
+    states hold bytes outside their records."""
+    total = int(m.sum())
+    back = np.empty(total, dtype=np.int64)
+    rest_n = np.empty(total, dtype=np.int64)
+    rest_cents = np.empty(total, dtype=np.int64)
+    bad = np.zeros(m.size, dtype=bool)
+    row_wide = np.repeat(wide, m)
+    narrow = np.flatnonzero(~wide & (m > 0))
+    if narrow.size:
+        cells = grid[ranges(lo[narrow], lo[narrow] + day_slots[narrow])]
+        width = DAYS_PER_SLOT * DAYS_NARROW.itemsize
+        entries = cells[:, :width].reshape(-1, DAYS_NARROW.itemsize)
+        # A state's records are the first m of the 3 per slot; the other entries are zero.
+        entry_lo = offsets(DAYS_PER_SLOT * day_slots[narrow])[:-1]
+        used = np.zeros(entries.shape[0], dtype=bool)
+        used[ranges(entry_lo, entry_lo + m[narrow])] = True
+        rec = entries[used].copy().view(DAYS_NARROW).ravel()
+        rows = ~row_wide
+        back[rows] = rec["back"]
+        rest_n[rows] = rec["n"]
+        rest_cents[rows] = rec["cents"]
+        cell_state = np.repeat(narrow, day_slots[narrow])
+        bad[cell_state[cells[:, width:].any(axis=1)]] = True
+        bad[cell_state[np.flatnonzero((~used) & entries.any(axis=1)) // DAYS_PER_SLOT]] = True
+    wide_with = np.flatnonzero(wide & (m > 0))
+    if wide_with.size:
+        cells = grid[ranges(lo[wide_with], lo[wide_with] + day_slots[wide_with])]
+        rec = cells[:, : DAYS_WIDE.itemsize].copy().view(DAYS_WIDE).ravel()
+        back[row_wide] = rec["back"]
+        rest_n[row_wide] = np.minimum(rec["n"], np.uint64(_MAX_DAY_N + 1)).astype(np.int64)
+        rest_cents[row_wide] = np.minimum(rec["cents"], np.uint64(_MAX_DAY_CENTS + 1)).astype(np.int64)
+        bad[np.repeat(wide_with, day_slots[wide_with])[cells[:, DAYS_WIDE.itemsize :].any(axis=1)]] = True
+    return back, rest_n, rest_cents, bad
 
 
 def load(states: Mapping[str, object]) -> States:
@@ -531,119 +543,111 @@ def encode_many(states: States) -> list[bytes]:
     owner = np.repeat(np.arange(count), n)
     t = states.t_ms
     amount, balance = states.amount, states.old_balance
-    is_first = np.zeros(t.size, dtype=bool)
-    is_first[first] = True
     dt = np.diff(t, prepend=t[:1])
-    dt[is_first] = 0
+    dt[first] = 0
     cents = np.rint(amount * 100.0)
     balance_cents = np.rint(balance * 100.0)
     exact = (cents / 100.0 == amount) & (balance_cents / 100.0 == balance)
     exact &= (cents >= 0) & (cents < 2**32) & (np.abs(balance_cents) < 2**52)
     change = np.diff(balance_cents, prepend=balance_cents[:1])
-    change[is_first] = balance_cents[is_first]
+    change[first] = balance_cents[first]
     fits = exact & (dt >= 0) & (dt < 2**32) & (change >= -(2**31)) & (change < 2**31)
     narrow = np.logical_and.reduceat(fits, first)
     code = _codes(
         states.category_recipient, states.transaction_method, states.transaction_type, states.foreign_transaction
     ).astype(np.uint16)
-
-    # Day records: totals on the 45 days less what the kept payments account for.
-    newest = days.day_number(t[last])
-    shift = np.int64(KEY_SHIFT)
-    pay_day = days.day_number(t)
-    recent = pay_day > newest[owner] - DAY_KEEP
-    own_key, own_n, own_cents = run_totals(owner[recent] * shift + pay_day[recent], days.cents(amount[recent]))
-    d_owner = np.repeat(np.arange(count), np.diff(states.day_starts))
-    in_range = states.day > newest[d_owner] - DAY_KEEP
-    tot_key = d_owner[in_range] * shift + states.day[in_range]
-    tot_n, tot_cents = states.day_n[in_range], states.day_cents[in_range]
-    at = np.searchsorted(tot_key, own_key)
-    if own_key.size and (at.max() >= tot_key.size or np.any(tot_key[np.minimum(at, tot_key.size - 1)] != own_key)):
-        raise ValueError("the day totals do not hold every kept payment's day")
-    rest_n = tot_n.copy()
-    rest_cents = tot_cents.copy()
-    rest_n[at] -= own_n
-    rest_cents[at] -= own_cents
-    if np.any(rest_n < 0) or np.any(rest_cents < 0) or np.any((rest_n == 0) & (rest_cents != 0)):
-        raise ValueError("the day totals hold fewer payments than the state")
-    keep = rest_n > 0
-    r_owner = tot_key[keep] // shift
-    r_back = newest[r_owner] - tot_key[keep] % shift
-    r_n, r_cents = rest_n[keep], rest_cents[keep]
-    if np.any(r_n > _MAX_DAY_N) or np.any(r_cents > _MAX_DAY_CENTS):
-        raise ValueError("a day total is out of the stored range")
+    r_owner, r_back, r_n, r_cents = _rest_of_days(states, owner, last)
     m = np.bincount(r_owner, minlength=count)
-    day_fits = (r_n < 256) & (r_cents < 2**32)
     narrow_days = np.ones(count, dtype=bool)
-    narrow_days[r_owner[~day_fits]] = False
+    narrow_days[r_owner[(r_n >= 256) | (r_cents >= 2**32)]] = False
 
+    pay_slots = np.where(narrow, 1, 2) * n
+    day_slots = np.where(narrow_days, -(-m // DAYS_PER_SLOT), m)
+    slot_starts = offsets(1 + pay_slots + day_slots)
+    head_slot = slot_starts[:-1]
+    grid = np.zeros((int(slot_starts[-1]), SLOT), dtype=np.uint8)
     header = np.zeros(count, dtype=HEADER)
     header["version"] = STATE_VERSION
     header["flags"] = np.where(narrow, 0, WIDE_PAYMENTS) | np.where(narrow_days, 0, WIDE_DAYS)
     header["n"] = n
     header["m"] = m
     header["t0"] = t[first]
+    grid[head_slot, : HEADER.itemsize] = header.view(np.uint8).reshape(count, HEADER.itemsize)
+    position = np.arange(t.size) - first[owner]  # a payment's place within its state
     row_narrow = narrow[owner]
-    narrow_rec = np.empty(int(row_narrow.sum()), dtype=NARROW)
-    narrow_rec["id"] = states.id[row_narrow]
-    narrow_rec["dt"] = dt[row_narrow]
-    narrow_rec["cents"] = cents[row_narrow]
-    narrow_rec["balance"] = change[row_narrow]
-    narrow_rec["code"] = code[row_narrow]
-    wide_rec = np.empty(int((~row_narrow).sum()), dtype=WIDE)
-    wide_rec["id"] = states.id[~row_narrow]
-    wide_rec["t"] = t[~row_narrow]
-    wide_rec["amount"] = amount[~row_narrow]
-    wide_rec["balance"] = balance[~row_narrow]
-    wide_rec["code"] = code[~row_narrow]
-    row_narrow_days = narrow_days[r_owner]
-    narrow_days_rec = np.empty(int(row_narrow_days.sum()), dtype=DAYS_NARROW)
-    wide_days_rec = np.empty(int((~row_narrow_days).sum()), dtype=DAYS_WIDE)
-    for rec, rows in ((narrow_days_rec, row_narrow_days), (wide_days_rec, ~row_narrow_days)):
-        rec["back"] = r_back[rows]
-        rec["n"] = r_n[rows]
-        rec["cents"] = r_cents[rows]
+    if row_narrow.any():
+        rec = np.empty(int(row_narrow.sum()), dtype=NARROW)
+        rec["id"] = states.id[row_narrow]
+        rec["dt"] = dt[row_narrow]
+        rec["cents"] = cents[row_narrow]
+        rec["balance"] = change[row_narrow]
+        rec["code"] = code[row_narrow]
+        grid[(head_slot[owner] + 1 + position)[row_narrow]] = rec.view(np.uint8).reshape(-1, SLOT)
+    if not row_narrow.all():
+        row_wide = ~row_narrow
+        rec = np.zeros(int(row_wide.sum()), dtype=WIDE)
+        rec["id"] = states.id[row_wide]
+        rec["t"] = t[row_wide]
+        rec["amount"] = amount[row_wide]
+        rec["balance"] = balance[row_wide]
+        rec["code"] = code[row_wide]
+        pairs = np.zeros((rec.size, 2 * SLOT), dtype=np.uint8)
+        pairs[:, : WIDE.itemsize] = rec.view(np.uint8).reshape(-1, WIDE.itemsize)
+        at = (head_slot[owner] + 1 + 2 * position)[row_wide]
+        grid[np.column_stack([at, at + 1]).ravel()] = pairs.reshape(-1, SLOT)
+    if r_owner.size:
+        # Day records after the payments: narrow ones three to a slot, wide ones one to a slot.
+        place = np.arange(r_owner.size) - offsets(m)[:-1][r_owner]
+        day_lo = (head_slot + 1 + pay_slots)[r_owner]
+        row_narrow_days = narrow_days[r_owner]
+        if row_narrow_days.any():
+            rec = np.empty(int(row_narrow_days.sum()), dtype=DAYS_NARROW)
+            for name, values in (("back", r_back), ("n", r_n), ("cents", r_cents)):
+                rec[name] = values[row_narrow_days]
+            cell = day_lo[row_narrow_days] + place[row_narrow_days] // DAYS_PER_SLOT
+            byte = cell * SLOT + place[row_narrow_days] % DAYS_PER_SLOT * DAYS_NARROW.itemsize
+            flat = grid.reshape(-1)
+            flat[byte[:, None] + np.arange(DAYS_NARROW.itemsize)] = rec.view(np.uint8).reshape(-1, DAYS_NARROW.itemsize)
+        if not row_narrow_days.all():
+            wide_rows = ~row_narrow_days
+            rec = np.empty(int(wide_rows.sum()), dtype=DAYS_WIDE)
+            for name, values in (("back", r_back), ("n", r_n), ("cents", r_cents)):
+                rec[name] = values[wide_rows]
+            grid[(day_lo + place)[wide_rows], : DAYS_WIDE.itemsize] = rec.view(np.uint8).reshape(-1, DAYS_WIDE.itemsize)
+    buf = grid.tobytes()
+    bounds = (slot_starts * SLOT).tolist()
+    return [buf[lo:hi] for lo, hi in pairwise(bounds)]
 
-    # Byte offsets of each account's records within its kind's buffer.
-    p_ends = [np.cumsum(np.where(narrow, n, 0)) * NARROW.itemsize, np.cumsum(np.where(narrow, 0, n)) * WIDE.itemsize]
-    d_ends = [
-        np.cumsum(np.where(narrow_days, m, 0)) * DAYS_NARROW.itemsize,
-        np.cumsum(np.where(narrow_days, 0, m)) * DAYS_WIDE.itemsize,
-    ]
-    p_len = np.where(narrow, NARROW.itemsize, WIDE.itemsize) * n
-    d_len = np.where(narrow_days, DAYS_NARROW.itemsize, DAYS_WIDE.itemsize) * m
-    p_end = np.where(narrow, p_ends[0], p_ends[1])
-    d_end = np.where(narrow_days, d_ends[0], d_ends[1])
-    pad = (-(HEADER.itemsize + p_len + d_len)) % 3
-    head = memoryview(header.tobytes())
-    payments = (memoryview(narrow_rec.tobytes()), memoryview(wide_rec.tobytes()))
-    day_records = (memoryview(narrow_days_rec.tobytes()), memoryview(wide_days_rec.tobytes()))
-    zeros = (b"", b"\0", b"\0\0")
-    size = HEADER.itemsize
-    out = []
-    for i, (kind, p_hi, p_n, d_kind, d_hi, d_n, p) in enumerate(
-        zip(
-            (~narrow).tolist(),
-            p_end.tolist(),
-            p_len.tolist(),
-            (~narrow_days).tolist(),
-            d_end.tolist(),
-            d_len.tolist(),
-            pad.tolist(),
-            strict=True,
-        )
-    ):
-        out.append(
-            b"".join(
-                (
-                    head[i * size : (i + 1) * size],
-                    payments[kind][p_hi - p_n : p_hi],
-                    day_records[d_kind][d_hi - d_n : d_hi],
-                    zeros[p],
-                )
-            )
-        )
-    return out
+
+def _rest_of_days(
+    states: States, owner: np.ndarray, last: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(state, days back, payments, cents) of the day records: the totals of the `DAY_KEEP` days back from each
+    state's newest payment, less what its own payments account for, where anything is left."""
+    count = len(states.accounts)
+    newest = days.day_number(states.t_ms[last])
+    shift = np.int64(KEY_SHIFT)
+    pay_day = days.day_number(states.t_ms)
+    recent = pay_day > newest[owner] - DAY_KEEP
+    own_key, own_n, own_cents = run_totals(owner[recent] * shift + pay_day[recent], days.cents(states.amount[recent]))
+    d_owner = np.repeat(np.arange(count), np.diff(states.day_starts))
+    in_range = states.day > newest[d_owner] - DAY_KEEP
+    tot_key = d_owner[in_range] * shift + states.day[in_range]
+    at = np.searchsorted(tot_key, own_key)
+    if own_key.size and (at.max() >= tot_key.size or np.any(tot_key[np.minimum(at, tot_key.size - 1)] != own_key)):
+        raise ValueError("the day totals do not hold every kept payment's day")
+    rest_n = states.day_n[in_range].copy()
+    rest_cents = states.day_cents[in_range].copy()
+    rest_n[at] -= own_n
+    rest_cents[at] -= own_cents
+    if np.any(rest_n < 0) or np.any(rest_cents < 0) or np.any((rest_n == 0) & (rest_cents != 0)):
+        raise ValueError("the day totals hold fewer payments than the state")
+    keep = rest_n > 0
+    r_owner = tot_key[keep] // shift
+    r_n, r_cents = rest_n[keep], rest_cents[keep]
+    if np.any(r_n > _MAX_DAY_N) or np.any(r_cents > _MAX_DAY_CENTS):
+        raise ValueError("a day total is out of the stored range")
+    return r_owner, newest[r_owner] - tot_key[keep] % shift, r_n, r_cents
 
 
 def main(argv: Sequence[str] | None = None) -> int:
