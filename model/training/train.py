@@ -75,7 +75,7 @@ DEFAULT_HISTORY_DATABASE: Final = "fraud"
 DEFAULT_HISTORY_CONTAINER: Final = "history"
 HISTORY_KEY_VARIABLE: Final = "COSMOS_HISTORY_KEY"
 """Environment variable read for the history account key, so it need not sit in shell history."""
-DEFAULT_REFERENCE_MULTIPLE: Final = 20
+DEFAULT_REFERENCE_MULTIPLE: Final = 5
 STAGES: Final = (
     "behaviour",
     "split",
