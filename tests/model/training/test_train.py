@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 import model.training.labelled
@@ -20,6 +21,7 @@ from model.training.report import MODEL_CARD_NAME, PLOT_NAMES, PLOTS_DIR
 from model.training.train import DEFAULT_OUT_DIR, HISTORY_KEY_VARIABLE, STAGES, TrainResult, main, train
 from shared.behaviour import features as behaviour
 from shared.generation.generator import TransactionGenerator
+from shared.generation.records import records as to_records
 from shared.scoring import encoding as features
 from shared.scoring.model import ARTIFACT_NAME, FIELDS, METADATA_NAME, load_model, sha256_of
 from shared.settings import DEFAULT_MODEL_DIR
@@ -195,10 +197,15 @@ def test_main_writes_model_card_and_plots(tmp_path: Path) -> None:
     card = (tmp_path / MODEL_CARD_NAME).read_text(encoding="utf-8")
     assert metadata["version"] in card
     for name in ("XGBoost, behavioural (ours)", *(b.name for b in BASELINES)):
-        assert card.count(f"| {name} |") == 2  # one row in each metrics table
+        # One row in each metrics table, and one in each of the protocol's tables (two fraud rates).
+        assert card.count(f"| {name} |") == 4
     assert "| *XGBoost (ours), 2x history* |" in card
     assert "| *XGBoost (ours), history unknown* |" in card
     assert "Card testing" in card
+    assert "Compromised merchant" in card
+    assert "CP@100" in card
+    assert "At 0.5% prevalence" in card
+    assert "first payment flagged" in card
     assert f"{metadata['threshold']:.4f}" in card
     assert "FRAUD_THRESHOLD" in card
     for name in PLOT_NAMES:
@@ -253,3 +260,45 @@ def test_bad_arguments_are_refused(argv: list[str], message: str, capsys: pytest
     with pytest.raises(SystemExit):
         main(argv)
     assert message in capsys.readouterr().err
+
+
+def _labelled_records(n: int, seed: int) -> list[dict[str, Any]]:
+    generator = TransactionGenerator(fraud_rate=0.10, seed=seed, accounts=40)
+    columns = generator.columns(n)
+    records = to_records(columns, columns["id"].tolist(), columns["account_id"].tolist())
+    for record, fraud in zip(records, columns["is_fraud"].tolist(), strict=True):
+        record["is_fraud"] = int(fraud)
+    return records
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_main_trains_on_a_file_of_labelled_contract_records(tmp_path: Path, suffix: str) -> None:
+    """--data FILE: JSON Lines or Parquet of labelled records; bad rows are counted and left out; the same report."""
+    records = _labelled_records(4_000, seed=12)
+    records[3]["amount"] = "lots"
+    records[5]["label_known_at"] = "yesterday"
+    path = tmp_path / f"history{suffix}"
+    if suffix == ".jsonl":
+        path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records) + b"not json\n")
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(records), path)
+    out = tmp_path / "model"
+    main(["--data", str(path), "--out-dir", str(out), *NO_REFERENCE])
+    data = _read_metadata(out)["training_data"]
+    assert data["source"] == "file"
+    assert data["format"] == ("json_lines" if suffix == ".jsonl" else "parquet")
+    assert data["records_used"] == 3_998
+    assert data["skipped_by_reason"]["label_known_at:invalid_timestamp"] == 1
+    assert (out / MODEL_CARD_NAME).read_text(encoding="utf-8").count("| XGBoost, behavioural (ours) |") == 4
+
+
+def test_main_refuses_a_data_file_it_cannot_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A missing file or an unknown suffix is one line naming --data, exit status 2."""
+    for argv in (["--data", str(tmp_path / "missing.jsonl")], ["--data", str(tmp_path)]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        assert "--data" in capsys.readouterr().err
