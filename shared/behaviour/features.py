@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import numpy as np
 
@@ -204,7 +204,15 @@ def _window(p: Payments, same: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def _day_windows(totals: days.DayTotals, code: np.ndarray, t_ms: np.ndarray) -> np.ndarray:
+class DaySums(Protocol):
+    """Day totals to sum over windows (`days.DayTotals`, or a batch's states and payments in serving)."""
+
+    def sums(self, code: np.ndarray, day: np.ndarray, back_from: int, back_to: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per query (owner code, day): the totals over days [day - back_from, day - back_to) of that owner."""
+        ...
+
+
+def _day_windows(totals: DaySums, code: np.ndarray, t_ms: np.ndarray) -> np.ndarray:
     """`DAY_FEATURES` of payments (owner code, event time) from their owners' day totals (payments, cents)."""
     day = days.day_number(t_ms)
     out = np.zeros((day.size, len(DAY_FEATURES)), dtype=np.float64)
@@ -302,22 +310,13 @@ def score_batch_features(
     merge = _Merge.of(stored, batch, b_code, h)
     k = merge.kept
     wanted, back = np.unique(merge.batch_rows, return_inverse=True)
-    # Day totals: the stored ones plus this batch's new payments (first copies not from a state).
-    new = merge.new
-    shift = np.int64(state_codec.KEY_SHIFT)
-    day_owner = np.repeat(np.arange(len(stored)), np.diff(stored.day_starts))
-    added = state_codec.run_totals(k.account[new] * shift + days.day_number(k.t_ms[new]), days.cents(k.amount[new]))
-    key, day_n, day_cents = state_codec.merge_totals(
-        (day_owner * shift + stored.day, stored.day_n, stored.day_cents), added
-    )
-    totals = days.DayTotals.sorted(key, day_n, day_cents)
     feats = np.empty((wanted.size, len(FEATURES)), dtype=np.float64)
     feats[:, : len(LIST_FEATURES)] = _window(k, k.account, wanted)
-    feats[:, len(LIST_FEATURES) :] = _day_windows(totals, k.account[wanted], k.t_ms[wanted])
-    changed = np.unique(k.account[new])
+    feats[:, len(LIST_FEATURES) :] = _day_windows(_DaySums.of(stored, merge), k.account[wanted], k.t_ms[wanted])
+    changed = np.unique(k.account[merge.new])
     if changed.size == 0:
         return feats[back], {}
-    blobs = state_codec.encode_many(_new_states(k, wanted, changed, totals, [accounts[c_] for c_ in changed.tolist()]))
+    blobs = _new_states(stored, merge, wanted, changed)
     return feats[back], dict(zip((accounts[c_] for c_ in changed.tolist()), blobs, strict=True))
 
 
@@ -325,8 +324,18 @@ def score_batch_features(
 class _Merge:
     """Stored payments and a batch in one (account, event time) order, each payment once."""
 
+    code: np.ndarray
+    """Account code of each merged row (stored rows and batch rows, copies included)."""
+    day: np.ndarray
+    cents: np.ndarray
+    counted: np.ndarray
+    """Rows the day totals count: stored ones on their state's days, and the batch's new payments."""
+    first: np.ndarray
+    """Rows that are not a copy of the row before them."""
     kept: Payments
     """The merged payments, copies removed (`id` holds hashes, `account` codes)."""
+    kept_stored: np.ndarray
+    """The stored row each kept payment is, or -1 (a batch row)."""
     batch_rows: np.ndarray
     """The row of `kept` each batch row is (its first copy)."""
     new: np.ndarray
@@ -334,7 +343,8 @@ class _Merge:
 
     @classmethod
     def of(cls, stored: state_codec.States, batch: Payments, b_code: np.ndarray, h: np.ndarray) -> _Merge:
-        s_code = np.repeat(np.arange(len(stored)), stored.counts())
+        counts = stored.counts()
+        s_code = np.repeat(np.arange(len(stored)), counts)
         s_t, b_t = stored.t_ms, batch.t_ms
         s_key, b_key = _merge_keys(s_code, s_t, b_code, b_t)
         # Stored rows are already in order; a batch row goes right after the stored copy of itself (same
@@ -356,7 +366,8 @@ class _Merge:
             order = np.lexsort((id_rank, b_key, insert))
         n_stored = s_t.size
         b_pos = insert[order] + np.arange(order.size)
-        s_pos = np.arange(n_stored) + np.searchsorted(insert[order], np.arange(n_stored), side="right")
+        # Each stored row moves down by the batch rows inserted before it.
+        s_pos = np.arange(n_stored) + np.cumsum(np.bincount(insert, minlength=n_stored + 1))[:n_stored]
         size = n_stored + order.size
 
         def merged(s_col: np.ndarray, b_col: np.ndarray) -> np.ndarray:
@@ -367,25 +378,38 @@ class _Merge:
 
         m_code = merged(s_code, b_code)
         m_hash = merged(stored.id, h)
+        m_t = merged(s_t, b_t)
         is_batch = np.zeros(size, dtype=bool)
         is_batch[b_pos] = True
         # Copies of one payment sit next to each other; the first is kept (a stored copy comes first).
         first = np.ones(size, dtype=bool)
         first[1:] = (m_hash[1:] != m_hash[:-1]) | (m_code[1:] != m_code[:-1])
+        day = days.day_number(m_t)
+        # A state stands for its payments on its DAY_KEEP days (older ones are only in its list).
+        newest = days.day_number(s_t[np.maximum(np.cumsum(counts) - 1, 0)]) if n_stored else _NONE
+        since = np.full(int(m_code.max()) + 1, np.iinfo(np.int64).min, dtype=np.int64)
+        since[: newest.size] = newest - (DAY_KEEP - 1)
+        counted = np.where(is_batch, first, day >= since[m_code])
         rows = np.empty(order.size, dtype=np.int64)
         rows[order] = b_pos
         columns = {
             "id": m_hash,
             "account": m_code,
-            "t_ms": merged(s_t, b_t),
+            "t_ms": m_t,
             **{name: merged(getattr(stored, name), getattr(batch, name)) for name in PAYMENT_FIELDS},
         }
+        src = merged(np.arange(n_stored), np.full(order.size, -1))
+        cents = merged(stored.cents, days.cents(batch.amount))
         if first.all():
-            return cls(Payments(**columns), rows, is_batch)
+            kept = Payments(**columns)
+            return cls(m_code, day, cents, counted, first, kept, src, rows, is_batch)
         owner = np.cumsum(first) - 1
         keep = np.flatnonzero(first)
         kept = Payments(**{name: values[keep] for name, values in columns.items()})
-        return cls(kept, owner[rows], is_batch[keep])
+        return cls(m_code, day, cents, counted, first, kept, src[keep], owner[rows], is_batch[keep])
+
+
+_NONE: Final = np.zeros(0, dtype=np.int64)
 
 
 def _merge_keys(
@@ -402,36 +426,86 @@ def _merge_keys(
     return s_code * width + rank[: s_t.size], b_code * width + rank[s_t.size :]
 
 
-def _new_states(
-    k: Payments, wanted: np.ndarray, changed: np.ndarray, totals: days.DayTotals, accounts: list[Any]
-) -> state_codec.States:
-    """The new states of the `changed` account codes: each one's most recent `STATE_LIMIT` payments, and its totals.
+@dataclass(frozen=True)
+class _DaySums:
+    """Day totals of the batch's accounts as `days.DayTotals.sums` reads them: the states' day records, plus
+    prefix sums over the merged payments they count (`_Merge.counted`), both keyed account code, day."""
+
+    payment_key: np.ndarray
+    payment_n: np.ndarray
+    payment_cents: np.ndarray
+    rest: days.DayTotals
+
+    @classmethod
+    def of(cls, stored: state_codec.States, merge: _Merge) -> _DaySums:
+        shift = np.int64(state_codec.KEY_SHIFT)
+        counted = merge.counted
+        owner = np.repeat(np.arange(len(stored)), np.diff(stored.rest_starts))
+        return cls(
+            merge.code * shift + merge.day,
+            state_codec.offsets(counted.astype(np.int64)),
+            state_codec.offsets(np.where(counted, merge.cents, 0)),
+            days.DayTotals.sorted(owner * shift + stored.rest_day, stored.rest_n, stored.rest_cents),
+        )
+
+    def sums(self, code: np.ndarray, day: np.ndarray, back_from: int, back_to: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per query (owner code, day): the totals over days [day - back_from, day - back_to) of that owner."""
+        base = code * np.int64(state_codec.KEY_SHIFT) + day
+        lo = np.searchsorted(self.payment_key, base - back_from, side="left")
+        hi = np.searchsorted(self.payment_key, base - back_to, side="left")
+        n, cents = self.rest.sums(code, day, back_from, back_to)
+        return (
+            n + self.payment_n[hi] - self.payment_n[lo],
+            cents + self.payment_cents[hi] - self.payment_cents[lo],
+        )
+
+
+def _new_states(stored: state_codec.States, merge: _Merge, wanted: np.ndarray, changed: np.ndarray) -> list[bytes]:
+    """The blobs of the `changed` account codes: each one's most recent `STATE_LIMIT` payments, and its day records.
 
     Never fewer than the batch's own payments of the account and the `WINDOW` before the earliest of
-    them (`wanted`: the rows of `k` the batch holds): the latest batch, redelivered after its state
-    was written, then finds every predecessor it read the first time, however many payments the
-    account made in it. The next batch trims the state back to `STATE_LIMIT`.
+    them (`wanted`: the rows of `kept` the batch holds): the latest batch, redelivered after its
+    state was written, then finds every predecessor it read the first time, however many payments
+    the account made in it. The next batch trims the state back to `STATE_LIMIT`. A stored payment
+    that keeps its predecessor keeps its record as it is.
     """
+    k = merge.kept
     starts = np.searchsorted(k.account, changed, side="left")
     ends = np.searchsorted(k.account, changed, side="right")
     earliest = wanted[np.searchsorted(k.account[wanted], changed, side="left")]
     lows = np.maximum(starts, np.minimum(ends - STATE_LIMIT, earliest - WINDOW))
     lows = np.maximum(lows, ends - STATE_HARD_LIMIT)
     rows = state_codec.ranges(lows, ends)
-    t_code = totals.code()
-    d_lo = np.searchsorted(t_code, changed, side="left")
-    d_hi = np.searchsorted(t_code, changed, side="right")
-    d_rows = state_codec.ranges(d_lo, d_hi)
-    return state_codec.States(
-        accounts=accounts,
-        starts=state_codec.offsets(ends - lows),
-        id=k.id[rows],
-        t_ms=k.t_ms[rows],
-        **{name: getattr(k, name)[rows] for name in PAYMENT_FIELDS},
-        day_starts=state_codec.offsets(d_hi - d_lo),
-        day=totals.day()[d_rows],
-        day_n=totals.a[d_rows],
-        day_cents=totals.b[d_rows],
+    src = merge.kept_stored[rows]
+    follows = np.zeros(rows.size, dtype=bool)
+    follows[1:] = (src[1:] >= 0) & (src[:-1] == src[1:] - 1)
+    follows[state_codec.offsets(ends - lows)[:-1]] = False
+    slot = stored.slot[np.maximum(src, 0)] if stored.slot.size else src
+    copy_slot = np.where(follows, slot, -1)
+    # Day records: the state's records on the new days, plus what the merged payments it counts but no
+    # longer holds bring to those days.
+    shift = np.int64(state_codec.KEY_SHIFT)
+    since = np.full(int(merge.code.max()) + 1, np.iinfo(np.int64).max, dtype=np.int64)
+    since[changed] = days.day_number(k.t_ms[ends - 1]) - (DAY_KEEP - 1)
+    kept_rows = np.zeros(k.account.size, dtype=bool)
+    kept_rows[rows] = True
+    in_kept = np.zeros(merge.code.size, dtype=bool)
+    in_kept[np.flatnonzero(merge.first)] = kept_rows
+    dropped = merge.counted & ~in_kept & (merge.day >= since[merge.code])
+    r_owner = np.repeat(np.arange(len(stored)), np.diff(stored.rest_starts))
+    on_days = stored.rest_day >= since[r_owner]
+    key, n, cents = state_codec.merge_totals(
+        (r_owner[on_days] * shift + stored.rest_day[on_days], stored.rest_n[on_days], stored.rest_cents[on_days]),
+        state_codec.run_totals(merge.code[dropped] * shift + merge.day[dropped], merge.cents[dropped]),
+    )
+    at = np.searchsorted(changed, key // shift)
+    return state_codec.encode_many(
+        k,
+        rows,
+        state_codec.offsets(ends - lows),
+        copy_slot,
+        stored.buffer,
+        (state_codec.offsets(np.bincount(at, minlength=changed.size)), key % shift, n, cents),
     )
 
 

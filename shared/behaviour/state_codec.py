@@ -39,8 +39,8 @@ import binascii
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
-from typing import Any, Final
+from itertools import compress, pairwise
+from typing import Any, Final, Protocol
 
 import numpy as np
 import orjson
@@ -77,6 +77,8 @@ MS_RANGE: Final = (-62_135_596_800_000, 253_402_300_799_999)
 """0001-01-01 .. 9999-12-31 UTC: every contract timestamp."""
 _MAX_DAY_N: Final = 1 << 40
 _MAX_DAY_CENTS: Final = 1 << 56
+_MAX_AMOUNT: Final = 1e15
+"""Wide records' amounts beyond this (cents past 2**53) are refused: day totals sum cents exactly."""
 KEY_SHIFT: Final = 1 << 22
 """Day totals are keyed owner * KEY_SHIFT + day, as `days.DayTotals` keys them."""
 _FNV_OFFSET: Final = 0xCBF29CE484222325
@@ -143,8 +145,8 @@ def _codes(cat: np.ndarray, method: np.ndarray, kind: np.ndarray, foreign: np.nd
 
 def _uncode(code: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(category, method, type, foreign) of codes below `CODE_LIMIT`, by table."""
-    fields = _UNCODED[:, code]
-    return fields[0], fields[1], fields[2], fields[3]
+    cat, method, kind, foreign = (np.take(table, code) for table in _UNCODED)
+    return cat, method, kind, foreign
 
 
 def _uncoded() -> np.ndarray:
@@ -152,7 +154,7 @@ def _uncoded() -> np.ndarray:
     code = np.arange(CODE_LIMIT, dtype=np.int64)
     foreign, rest = code % 2, code // 2
     kind, rest = rest % kinds, rest // kinds
-    return np.stack([rest // methods, rest % methods, kind, foreign])
+    return np.stack([rest // methods, rest % methods, kind, foreign]).astype(np.int8)
 
 
 _UNCODED: Final = _uncoded()
@@ -170,17 +172,45 @@ PAYMENT_COLUMNS: Final = (
     "transaction_type",
     "foreign_transaction",
 )
-DAY_COLUMNS: Final = ("day", "day_n", "day_cents")
+
+
+class PaymentColumns(Protocol):
+    """Payments as columns (`features.Payments`, with `id` as hashes; or `States`)."""
+
+    @property
+    def id(self) -> np.ndarray: ...
+
+    @property
+    def t_ms(self) -> np.ndarray: ...
+
+    @property
+    def amount(self) -> np.ndarray: ...
+
+    @property
+    def old_balance(self) -> np.ndarray: ...
+
+    @property
+    def category_recipient(self) -> np.ndarray: ...
+
+    @property
+    def transaction_method(self) -> np.ndarray: ...
+
+    @property
+    def transaction_type(self) -> np.ndarray: ...
+
+    @property
+    def foreign_transaction(self) -> np.ndarray: ...
 
 
 @dataclass(frozen=True, eq=False)
 class States(Mapping[str, dict[str, Any]]):
     """Several accounts' states as columns: account i's payments are rows `starts[i]:starts[i + 1]`.
 
-    Payments are in the order the features read them (event time, then id); day totals (`day`,
-    `day_n`, `day_cents`, rows `day_starts[i]:day_starts[i + 1]`) are per UTC day, ascending, over
-    the `DAY_KEEP` days back from the account's newest payment. As a mapping, account -> its state
-    as plain lists (`decode`'s form), for reading one by eye; scoring reads the columns.
+    Payments are in the order the features read them (event time, then id), with their cents and the
+    slot of `buffer` holding their narrow record (-1 for a wide one). Day records (`rest_*`, rows
+    `rest_starts[i]:rest_starts[i + 1]`, days ascending) are what the state no longer holds of its
+    `DAY_KEEP` days. As a mapping, account -> its state as plain lists (`decode`'s form, day totals
+    whole), for reading one by eye; scoring reads the columns.
     """
 
     accounts: list[str]
@@ -193,20 +223,23 @@ class States(Mapping[str, dict[str, Any]]):
     transaction_method: np.ndarray
     transaction_type: np.ndarray
     foreign_transaction: np.ndarray
-    day_starts: np.ndarray
-    day: np.ndarray
-    day_n: np.ndarray
-    day_cents: np.ndarray
-    blobs: list[bytes] = field(default_factory=list, repr=False)
-    """Each account's stored blob, as read."""
+    cents: np.ndarray
+    slot: np.ndarray
+    rest_starts: np.ndarray
+    rest_day: np.ndarray
+    rest_n: np.ndarray
+    rest_cents: np.ndarray
+    buffer: bytes = b""
+    """The blobs as read, one after the other (`slot` indexes its 22-byte slots)."""
+    spans: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    """Account i's blob is slots `spans[i, 0]:spans[i, 1]` of `buffer`."""
 
     @classmethod
     def empty(cls) -> States:
         zero, none = np.zeros(1, dtype=np.int64), _EMPTY_I
         floats = np.zeros(0, dtype=np.float64)
-        return cls(
-            [], zero, np.zeros(0, np.uint64), none, floats, floats, none, none, none, none, zero, none, none, none
-        )
+        ids = np.zeros(0, dtype=np.uint64)
+        return cls([], zero, ids, none, floats, floats, none, none, none, none, none, none, zero, none, none, none)
 
     def __len__(self) -> int:
         return len(self.accounts)
@@ -214,19 +247,27 @@ class States(Mapping[str, dict[str, Any]]):
     def __iter__(self) -> Iterator[str]:
         return iter(self.accounts)
 
+    def __contains__(self, account: object) -> bool:
+        return account in self.index()
+
     def __getitem__(self, account: str) -> dict[str, Any]:
         i = self.index().get(account)
         if i is None:
             raise KeyError(account)
         lo, hi = int(self.starts[i]), int(self.starts[i + 1])
-        dlo, dhi = int(self.day_starts[i]), int(self.day_starts[i + 1])
         out: dict[str, Any] = {"v": STATE_VERSION, "id": [f"{h:016x}" for h in self.id[lo:hi].tolist()]}
         out.update({name: getattr(self, name)[lo:hi].tolist() for name in PAYMENT_COLUMNS[1:]})
-        out.update({name: getattr(self, name)[dlo:dhi].tolist() for name in DAY_COLUMNS})
+        # Whole day totals: the day records plus the state's own payments on its days.
+        newest = int(days.day_number(self.t_ms[hi - 1 : hi])[0])
+        pay_day = days.day_number(self.t_ms[lo:hi])
+        recent = pay_day > newest - DAY_KEEP
+        rlo, rhi = int(self.rest_starts[i]), int(self.rest_starts[i + 1])
+        day, n, cents = merge_totals(
+            run_totals(pay_day[recent], self.cents[lo:hi][recent]),
+            (self.rest_day[rlo:rhi], self.rest_n[rlo:rhi], self.rest_cents[rlo:rhi]),
+        )
+        out.update({"day": day.tolist(), "day_n": n.tolist(), "day_cents": cents.tolist()})
         return out
-
-    def __contains__(self, account: object) -> bool:
-        return account in self.index()
 
     def index(self) -> dict[str, int]:
         """Account -> its position."""
@@ -239,22 +280,29 @@ class States(Mapping[str, dict[str, Any]]):
     def counts(self) -> np.ndarray:
         return np.diff(self.starts)
 
+    def blob(self, account: str) -> bytes:
+        """The account's blob as read."""
+        i = self.index()[account]
+        return self.buffer[int(self.spans[i, 0]) * SLOT : int(self.spans[i, 1]) * SLOT]
+
     def select(self, picks: Sequence[int]) -> States:
         """The states of accounts `picks` (positions), in that order."""
-        picks_a = np.asarray(picks, dtype=np.int64)
-        rows = ranges(self.starts[picks_a], self.starts[picks_a + 1])
-        day_rows = ranges(self.day_starts[picks_a], self.day_starts[picks_a + 1])
+        at = np.asarray(picks, dtype=np.int64)
+        rows = ranges(self.starts[at], self.starts[at + 1])
+        rest = ranges(self.rest_starts[at], self.rest_starts[at + 1])
         return States(
-            accounts=[self.accounts[i] for i in picks_a.tolist()],
-            starts=offsets(np.diff(self.starts)[picks_a]),
-            **{name: getattr(self, name)[rows] for name in PAYMENT_COLUMNS},
-            day_starts=offsets(np.diff(self.day_starts)[picks_a]),
-            **{name: getattr(self, name)[day_rows] for name in DAY_COLUMNS},
-            blobs=[self.blobs[i] for i in picks_a.tolist()] if self.blobs else [],
+            accounts=[self.accounts[i] for i in at.tolist()],
+            starts=offsets(np.diff(self.starts)[at]),
+            **{name: getattr(self, name)[rows] for name in (*PAYMENT_COLUMNS, "cents", "slot")},
+            rest_starts=offsets(np.diff(self.rest_starts)[at]),
+            **{name: getattr(self, name)[rest] for name in ("rest_day", "rest_n", "rest_cents")},
+            buffer=self.buffer,
+            spans=self.spans[at],
         )
 
 
 def offsets(counts: np.ndarray) -> np.ndarray:
+    """0, then the running sum of `counts`: where each group starts, and the total."""
     out = np.zeros(counts.size + 1, dtype=np.int64)
     np.cumsum(counts, out=out[1:])
     return out
@@ -303,22 +351,35 @@ class UnusableStateError(ValueError):
 def decode_many(accounts: Sequence[str], blobs: Sequence[object]) -> tuple[States, list[str]]:
     """The usable states among `blobs` (one per account: bytes, or anything else, which is unusable) as columns,
     and the accounts whose blob was refused."""
-    good = [i for i, b in enumerate(blobs) if type(b) is bytes and _MIN_BLOB <= len(b) <= _MAX_BLOB]
-    good = [i for i in good if not len(blobs[i]) % SLOT]  # type: ignore[arg-type]
-    refused = sorted(set(range(len(blobs))) - set(good))
+    fits = [type(blob) is bytes and _MIN_BLOB <= len(blob) <= _MAX_BLOB and not len(blob) % SLOT for blob in blobs]
+    if all(fits):  # the usual case: decode them all at once
+        chosen: list[bytes] = list(blobs)  # type: ignore[arg-type]
+        names = list(accounts)
+        refused: list[int] = []
+    else:
+        good = list(compress(range(len(blobs)), fits))
+        chosen = [blobs[i] for i in good]  # type: ignore[misc]
+        names = [accounts[i] for i in good]
+        refused = [i for i, ok in enumerate(fits) if not ok]
     while True:
-        chosen: list[bytes] = [blobs[i] for i in good]  # type: ignore[misc]
-        states, bad = _decode([accounts[i] for i in good], chosen)
+        states, bad = _decode(names, chosen)
         if not bad.any():
-            return states, [accounts[i] for i in sorted(refused)]
-        refused += [g for g, b in zip(good, bad.tolist(), strict=True) if b]
-        good = [g for g, b in zip(good, bad.tolist(), strict=True) if not b]
+            return states, [accounts[i] for i in sorted(refused)] if refused else []
+        # Rare: decode the others again without the unusable ones.
+        kept = (~bad).tolist()
+        positions = [i for i, ok in enumerate(fits) if ok]
+        refused += [i for i, ok in zip(positions, kept, strict=True) if not ok]
+        fits = [False] * len(blobs)
+        for i, ok in zip(positions, kept, strict=True):
+            fits[i] = ok
+        chosen = list(compress(chosen, kept))
+        names = list(compress(names, kept))
 
 
 def from_texts(texts: Sequence[object]) -> list[object]:
     """Stored texts (base64, as documents hold them) as blobs; anything that is not valid base64 stays as it is
     (and reads as unusable)."""
-    return [_from_text(text) for text in texts]
+    return [text if type(text) is bytes else _from_text(text) for text in texts]
 
 
 def _from_text(text: object) -> object:
@@ -344,8 +405,8 @@ def _decode(accounts: list[str], blobs: list[bytes]) -> tuple[States, np.ndarray
     slots = np.fromiter(map(len, blobs), dtype=np.int64, count=count) // SLOT
     buf = b"".join(blobs)
     grid = np.frombuffer(buf, dtype=np.uint8).reshape(-1, SLOT)
-    first_slot = offsets(slots)[:-1]
-    head = grid[first_slot]
+    bounds = offsets(slots)
+    head = np.take(grid, bounds[:-1], axis=0)
     header = head[:, : HEADER.itemsize].copy().view(HEADER).ravel()
     flags = header["flags"].astype(np.int64)
     n = header["n"].astype(np.int64)
@@ -361,7 +422,7 @@ def _decode(accounts: list[str], blobs: list[bytes]) -> tuple[States, np.ndarray
     bad |= (t0 < MS_RANGE[0]) | (t0 > MS_RANGE[1])
     if bad.any():
         return States.empty(), bad
-    pay_lo = first_slot + 1
+    pay_lo = bounds[:-1] + 1
     pay_hi = pay_lo + pay_slots
     starts = offsets(n)
     first = starts[:-1]
@@ -369,34 +430,37 @@ def _decode(accounts: list[str], blobs: list[bytes]) -> tuple[States, np.ndarray
     last = starts[1:] - 1
 
     if not wide.any():  # the usual case: every payment in one slot
-        columns = _narrow_payments(np.frombuffer(buf, dtype=NARROW)[ranges(pay_lo, pay_hi)], n, t0)
-        bad |= columns[-1][first] != 0
-        ids, t_ms, amount, balance, code, _ = columns
+        slot = ranges(pay_lo, pay_hi)
+        ids, t_ms, amount, balance, cents, code, dt = _narrow_payments(_records(grid, slot, NARROW), n, t0)
+        bad |= dt[first] != 0
     else:
         ids = np.empty(owner.size, dtype=np.uint64)
         t_ms = np.empty(owner.size, dtype=np.int64)
         amount = np.empty(owner.size, dtype=np.float64)
         balance = np.empty(owner.size, dtype=np.float64)
+        cents = np.empty(owner.size, dtype=np.int64)
         code = np.empty(owner.size, dtype=np.int64)
+        slot = np.full(owner.size, -1, dtype=np.int64)
         row_wide = wide[owner]
         if not wide.all():
             narrow = ~wide
-            columns = _narrow_payments(
-                np.frombuffer(buf, dtype=NARROW)[ranges(pay_lo[narrow], pay_hi[narrow])], n[narrow], t0[narrow]
-            )
             rows = ~row_wide
-            ids[rows], t_ms[rows], amount[rows], balance[rows], code[rows], dt = columns
+            slot[rows] = ranges(pay_lo[narrow], pay_hi[narrow])
+            columns = _narrow_payments(_records(grid, slot[rows], NARROW), n[narrow], t0[narrow])
+            ids[rows], t_ms[rows], amount[rows], balance[rows], cents[rows], code[rows], dt = columns
             bad[np.flatnonzero(narrow)[dt[offsets(n[narrow])[:-1]] != 0]] = True
-        pairs = grid[ranges(pay_lo[wide], pay_hi[wide])].reshape(-1, 2 * SLOT)
+        pairs = np.take(grid, ranges(pay_lo[wide], pay_hi[wide]), axis=0).reshape(-1, 2 * SLOT)
         rec = pairs[:, : WIDE.itemsize].copy().view(WIDE).ravel()
         ids[row_wide] = rec["id"]
         code[row_wide] = rec["code"]
         t_ms[row_wide] = rec["t"]
         amount[row_wide] = rec["amount"]
         balance[row_wide] = rec["balance"]
+        finite = np.isfinite(rec["amount"]) & np.isfinite(rec["balance"])
+        cents[row_wide] = days.cents(np.where(finite, rec["amount"], 0.0))
         wide_owner = owner[row_wide]
         bad[wide_owner[pairs[:, WIDE.itemsize :].any(axis=1)]] = True
-        bad[wide_owner[~(np.isfinite(rec["amount"]) & np.isfinite(rec["balance"]))]] = True
+        bad[wide_owner[~finite | (np.abs(rec["amount"]) > _MAX_AMOUNT)]] = True
         bad[np.flatnonzero(wide)[t0[wide] != rec["t"][offsets(n[wide])[:-1]]]] = True
     out_of_order = np.r_[False, t_ms[1:] < t_ms[:-1]] & (owner == np.r_[-1, owner[:-1]])
     bad[owner[out_of_order]] = True
@@ -415,13 +479,6 @@ def _decode(accounts: list[str], blobs: list[bytes]) -> tuple[States, np.ndarray
     if bad.any():
         return States.empty(), bad
     newest = days.day_number(t_ms[last])
-    day = newest[day_owner] - back
-    shift = np.int64(KEY_SHIFT)
-    # The state's own payments on its 45 days, plus the day records: the day totals it stands for.
-    pay_day = days.day_number(t_ms)
-    recent = pay_day > newest[owner] - DAY_KEEP
-    own = run_totals(owner[recent] * shift + pay_day[recent], days.cents(amount[recent]))
-    key, day_n, day_cents = merge_totals(own, (day_owner * shift + day, rest_n, rest_cents))
     states = States(
         accounts=list(accounts),
         starts=starts,
@@ -433,19 +490,27 @@ def _decode(accounts: list[str], blobs: list[bytes]) -> tuple[States, np.ndarray
         transaction_method=method,
         transaction_type=kind,
         foreign_transaction=foreign,
-        day_starts=offsets(np.bincount(key // shift, minlength=count)),
-        day=key % shift,
-        day_n=day_n,
-        day_cents=day_cents,
-        blobs=list(blobs),
+        cents=cents,
+        slot=slot,
+        rest_starts=offsets(m),
+        rest_day=newest[day_owner] - back,
+        rest_n=rest_n,
+        rest_cents=rest_cents,
+        buffer=buf,
+        spans=np.column_stack([bounds[:-1], bounds[1:]]),
     )
     return states, bad
 
 
+def _records(grid: np.ndarray, slots: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
+    """The records in `slots` of `grid` (rows of 22 bytes), as `dtype` (a gather of whole rows, then a view)."""
+    return np.take(grid, slots, axis=0).view(dtype).ravel()
+
+
 def _narrow_payments(
     rec: np.ndarray, n: np.ndarray, t0: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(id, t_ms, amount, old_balance, code, gap) of narrow records of states with `n` payments each."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(id, t_ms, amount, old_balance, cents, code, gap) of narrow records of states with `n` payments each."""
     first = offsets(n)[:-1]
     owner = np.repeat(np.arange(n.size), n)
     dt = rec["dt"].astype(np.int64)
@@ -455,8 +520,8 @@ def _narrow_payments(
     b_run = np.cumsum(change)
     t_ms = t0[owner] + (t_run - (t_run - dt)[first][owner])
     balance = (b_run - (b_run - change)[first][owner]) / 100.0
-    amount = rec["cents"].astype(np.int64) / 100.0
-    return rec["id"], t_ms, amount, balance, rec["code"].astype(np.int64), dt
+    cents = rec["cents"].astype(np.int64)
+    return rec["id"].copy(), t_ms, cents / 100.0, balance, cents, rec["code"].astype(np.int64), dt
 
 
 def _day_records(
@@ -472,7 +537,7 @@ def _day_records(
     row_wide = np.repeat(wide, m)
     narrow = np.flatnonzero(~wide & (m > 0))
     if narrow.size:
-        cells = grid[ranges(lo[narrow], lo[narrow] + day_slots[narrow])]
+        cells = np.take(grid, ranges(lo[narrow], lo[narrow] + day_slots[narrow]), axis=0)
         width = DAYS_PER_SLOT * DAYS_NARROW.itemsize
         entries = cells[:, :width].reshape(-1, DAYS_NARROW.itemsize)
         # A state's records are the first m of the 3 per slot; the other entries are zero.
@@ -489,7 +554,7 @@ def _day_records(
         bad[cell_state[np.flatnonzero((~used) & entries.any(axis=1)) // DAYS_PER_SLOT]] = True
     wide_with = np.flatnonzero(wide & (m > 0))
     if wide_with.size:
-        cells = grid[ranges(lo[wide_with], lo[wide_with] + day_slots[wide_with])]
+        cells = np.take(grid, ranges(lo[wide_with], lo[wide_with] + day_slots[wide_with]), axis=0)
         rec = cells[:, : DAYS_WIDE.itemsize].copy().view(DAYS_WIDE).ravel()
         back[row_wide] = rec["back"]
         rest_n[row_wide] = np.minimum(rec["n"], np.uint64(_MAX_DAY_N + 1)).astype(np.int64)
@@ -529,125 +594,169 @@ def decode(stored: object) -> dict[str, Any]:
 # --- encoding -----------------------------------------------------------------------------------
 
 
-def encode_many(states: States) -> list[bytes]:
-    """Each account's blob. `states` gives each account's payments (in reading order, at least one) and day totals
-    covering at least the `DAY_KEEP` days back from its newest payment's day (older days are dropped)."""
-    count = len(states.accounts)
+def encode_states(states: States) -> list[bytes]:
+    """Each account's blob, every record encoded afresh."""
+    rows = np.arange(states.t_ms.size)
+    return encode_many(
+        states,
+        rows,
+        states.starts,
+        np.full(rows.size, -1),
+        b"",
+        (states.rest_starts, states.rest_day, states.rest_n, states.rest_cents),
+    )
+
+
+def encode_many(
+    payments: PaymentColumns,
+    rows: np.ndarray,
+    starts: np.ndarray,
+    copy_slot: np.ndarray,
+    source: bytes,
+    rest: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> list[bytes]:
+    """Blobs of states: state i holds `payments` rows `rows[starts[i]:starts[i + 1]]` (reading order, 1 to
+    `STATE_HARD_LIMIT` of them) and the day records `rest` = (starts, day, payments, cents), days ascending
+    within the `DAY_KEEP` days back from the newest payment's day.
+
+    A payment with `copy_slot` >= 0 keeps the narrow record in that slot of `source` as it is: the
+    caller vouches that its predecessor in the new state is the one it had there. The others are
+    encoded (narrow if every value of the state fits, else wide: then all its records are).
+    """
+    count = starts.size - 1
     if count == 0:
         return []
-    n = states.counts()
+    n = np.diff(starts)
     if n.min() < 1 or n.max() > STATE_HARD_LIMIT:
         raise ValueError(f"a state holds 1 to {STATE_HARD_LIMIT} payments")
-    starts = states.starts
-    first, last = starts[:-1], starts[1:] - 1
+    first = starts[:-1]
     owner = np.repeat(np.arange(count), n)
-    t = states.t_ms
-    amount, balance = states.amount, states.old_balance
-    dt = np.diff(t, prepend=t[:1])
-    dt[first] = 0
+    position = np.arange(rows.size) - first[owner]  # a payment's place within its state
+    fresh = np.flatnonzero(copy_slot < 0)
+    at = rows[fresh]
+    before = rows[np.maximum(fresh - 1, 0)]
+    leads = position[fresh] == 0
+    t = payments.t_ms[at]
+    dt = np.where(leads, 0, t - payments.t_ms[before])
+    amount, balance = payments.amount[at], payments.old_balance[at]
     cents = np.rint(amount * 100.0)
     balance_cents = np.rint(balance * 100.0)
     exact = (cents / 100.0 == amount) & (balance_cents / 100.0 == balance)
     exact &= (cents >= 0) & (cents < 2**32) & (np.abs(balance_cents) < 2**52)
-    change = np.diff(balance_cents, prepend=balance_cents[:1])
-    change[first] = balance_cents[first]
+    change = np.where(leads, balance_cents, balance_cents - np.rint(payments.old_balance[before] * 100.0))
     fits = exact & (dt >= 0) & (dt < 2**32) & (change >= -(2**31)) & (change < 2**31)
-    narrow = np.logical_and.reduceat(fits, first)
-    code = _codes(
-        states.category_recipient, states.transaction_method, states.transaction_type, states.foreign_transaction
-    ).astype(np.uint16)
-    r_owner, r_back, r_n, r_cents = _rest_of_days(states, owner, last)
-    m = np.bincount(r_owner, minlength=count)
+    narrow = np.ones(count, dtype=bool)
+    narrow[owner[fresh[~fits]]] = False
+
+    r_starts, r_day, r_n, r_cents = rest
+    m = np.diff(r_starts)
+    if m.max(initial=0) > DAY_KEEP:
+        raise ValueError(f"a state keeps at most {DAY_KEEP} day records")
+    r_owner = np.repeat(np.arange(count), m)
+    r_back = days.day_number(payments.t_ms[rows[starts[1:] - 1]])[r_owner] - r_day
+    if np.any(r_back < 0) or np.any(r_back >= DAY_KEEP) or np.any(r_n < 1) or np.any(r_n > _MAX_DAY_N):
+        raise ValueError("a day record is out of its state's days")
+    if np.any(r_cents < 0) or np.any(r_cents > _MAX_DAY_CENTS):
+        raise ValueError("a day record's cents are out of the stored range")
     narrow_days = np.ones(count, dtype=bool)
     narrow_days[r_owner[(r_n >= 256) | (r_cents >= 2**32)]] = False
 
     pay_slots = np.where(narrow, 1, 2) * n
     day_slots = np.where(narrow_days, -(-m // DAYS_PER_SLOT), m)
-    slot_starts = offsets(1 + pay_slots + day_slots)
-    head_slot = slot_starts[:-1]
-    grid = np.zeros((int(slot_starts[-1]), SLOT), dtype=np.uint8)
+    bounds = offsets(1 + pay_slots + day_slots)
+    head_slot = bounds[:-1]
     header = np.zeros(count, dtype=HEADER)
     header["version"] = STATE_VERSION
     header["flags"] = np.where(narrow, 0, WIDE_PAYMENTS) | np.where(narrow_days, 0, WIDE_DAYS)
     header["n"] = n
     header["m"] = m
-    header["t0"] = t[first]
-    grid[head_slot, : HEADER.itemsize] = header.view(np.uint8).reshape(count, HEADER.itemsize)
-    position = np.arange(t.size) - first[owner]  # a payment's place within its state
+    header["t0"] = payments.t_ms[rows[first]]
+    # Every slot of the output is a row of one of these pieces; `source[where]` puts each in its place.
+    where = np.empty(int(bounds[-1]), dtype=np.int64)
+    pieces: list[np.ndarray] = []
+    size = 0
+
+    def put(piece: np.ndarray, slots: np.ndarray, at: np.ndarray | None = None) -> None:
+        nonlocal size
+        pieces.append(piece)
+        where[slots] = size + (np.arange(piece.shape[0]) if at is None else at)
+        size += piece.shape[0]
+
     row_narrow = narrow[owner]
-    if row_narrow.any():
-        rec = np.empty(int(row_narrow.sum()), dtype=NARROW)
-        rec["id"] = states.id[row_narrow]
-        rec["dt"] = dt[row_narrow]
-        rec["cents"] = cents[row_narrow]
-        rec["balance"] = change[row_narrow]
-        rec["code"] = code[row_narrow]
-        grid[(head_slot[owner] + 1 + position)[row_narrow]] = rec.view(np.uint8).reshape(-1, SLOT)
-    if not row_narrow.all():
-        row_wide = ~row_narrow
-        rec = np.zeros(int(row_wide.sum()), dtype=WIDE)
-        rec["id"] = states.id[row_wide]
-        rec["t"] = t[row_wide]
-        rec["amount"] = amount[row_wide]
-        rec["balance"] = balance[row_wide]
-        rec["code"] = code[row_wide]
-        pairs = np.zeros((rec.size, 2 * SLOT), dtype=np.uint8)
+    copied = np.flatnonzero((copy_slot >= 0) & row_narrow)
+    if copied.size:
+        slot_of = head_slot[owner[copied]] + 1 + position[copied]
+        put(np.frombuffer(source, dtype=np.uint8).reshape(-1, SLOT), slot_of, copy_slot[copied])
+    head = np.zeros((count, SLOT), dtype=np.uint8)
+    head[:, : HEADER.itemsize] = header.view(np.uint8).reshape(count, HEADER.itemsize)
+    put(head, head_slot)
+    encode_narrow = row_narrow[fresh]
+    if encode_narrow.any():
+        pick = fresh[encode_narrow]
+        rec = np.empty(pick.size, dtype=NARROW)
+        rec["id"] = payments.id[rows[pick]]
+        rec["dt"] = dt[encode_narrow]
+        rec["cents"] = cents[encode_narrow]
+        rec["balance"] = change[encode_narrow]
+        rec["code"] = _code_of(payments, rows[pick])
+        put(rec.view(np.uint8).reshape(-1, SLOT), head_slot[owner[pick]] + 1 + position[pick])
+    if not narrow.all():
+        pick = np.flatnonzero(~row_narrow)
+        wide_rows = rows[pick]
+        rec = np.zeros(pick.size, dtype=WIDE)
+        rec["id"] = payments.id[wide_rows]
+        rec["t"] = payments.t_ms[wide_rows]
+        rec["amount"] = payments.amount[wide_rows]
+        rec["balance"] = payments.old_balance[wide_rows]
+        rec["code"] = _code_of(payments, wide_rows)
+        pairs = np.zeros((pick.size, 2 * SLOT), dtype=np.uint8)
         pairs[:, : WIDE.itemsize] = rec.view(np.uint8).reshape(-1, WIDE.itemsize)
-        at = (head_slot[owner] + 1 + 2 * position)[row_wide]
-        grid[np.column_stack([at, at + 1]).ravel()] = pairs.reshape(-1, SLOT)
+        at2 = head_slot[owner[pick]] + 1 + 2 * position[pick]
+        put(pairs.reshape(-1, SLOT), np.column_stack([at2, at2 + 1]).ravel())
     if r_owner.size:
-        # Day records after the payments: narrow ones three to a slot, wide ones one to a slot.
-        place = np.arange(r_owner.size) - offsets(m)[:-1][r_owner]
-        day_lo = (head_slot + 1 + pay_slots)[r_owner]
-        row_narrow_days = narrow_days[r_owner]
-        if row_narrow_days.any():
-            rec = np.empty(int(row_narrow_days.sum()), dtype=DAYS_NARROW)
-            for name, values in (("back", r_back), ("n", r_n), ("cents", r_cents)):
-                rec[name] = values[row_narrow_days]
-            cell = day_lo[row_narrow_days] + place[row_narrow_days] // DAYS_PER_SLOT
-            byte = cell * SLOT + place[row_narrow_days] % DAYS_PER_SLOT * DAYS_NARROW.itemsize
-            flat = grid.reshape(-1)
-            flat[byte[:, None] + np.arange(DAYS_NARROW.itemsize)] = rec.view(np.uint8).reshape(-1, DAYS_NARROW.itemsize)
-        if not row_narrow_days.all():
-            wide_rows = ~row_narrow_days
-            rec = np.empty(int(wide_rows.sum()), dtype=DAYS_WIDE)
-            for name, values in (("back", r_back), ("n", r_n), ("cents", r_cents)):
-                rec[name] = values[wide_rows]
-            grid[(day_lo + place)[wide_rows], : DAYS_WIDE.itemsize] = rec.view(np.uint8).reshape(-1, DAYS_WIDE.itemsize)
+        day_lo = head_slot + 1 + pay_slots
+        put(_day_slots(r_owner, m, day_slots, narrow_days, (r_back, r_n, r_cents)), ranges(day_lo, day_lo + day_slots))
+    grid = np.take(np.concatenate(pieces) if len(pieces) > 1 else pieces[0], where, axis=0)
     buf = grid.tobytes()
-    bounds = (slot_starts * SLOT).tolist()
-    return [buf[lo:hi] for lo, hi in pairwise(bounds)]
+    return [buf[lo:hi] for lo, hi in pairwise((bounds * SLOT).tolist())]
 
 
-def _rest_of_days(
-    states: States, owner: np.ndarray, last: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(state, days back, payments, cents) of the day records: the totals of the `DAY_KEEP` days back from each
-    state's newest payment, less what its own payments account for, where anything is left."""
-    count = len(states.accounts)
-    newest = days.day_number(states.t_ms[last])
-    shift = np.int64(KEY_SHIFT)
-    pay_day = days.day_number(states.t_ms)
-    recent = pay_day > newest[owner] - DAY_KEEP
-    own_key, own_n, own_cents = run_totals(owner[recent] * shift + pay_day[recent], days.cents(states.amount[recent]))
-    d_owner = np.repeat(np.arange(count), np.diff(states.day_starts))
-    in_range = states.day > newest[d_owner] - DAY_KEEP
-    tot_key = d_owner[in_range] * shift + states.day[in_range]
-    at = np.searchsorted(tot_key, own_key)
-    if own_key.size and (at.max() >= tot_key.size or np.any(tot_key[np.minimum(at, tot_key.size - 1)] != own_key)):
-        raise ValueError("the day totals do not hold every kept payment's day")
-    rest_n = states.day_n[in_range].copy()
-    rest_cents = states.day_cents[in_range].copy()
-    rest_n[at] -= own_n
-    rest_cents[at] -= own_cents
-    if np.any(rest_n < 0) or np.any(rest_cents < 0) or np.any((rest_n == 0) & (rest_cents != 0)):
-        raise ValueError("the day totals hold fewer payments than the state")
-    keep = rest_n > 0
-    r_owner = tot_key[keep] // shift
-    r_n, r_cents = rest_n[keep], rest_cents[keep]
-    if np.any(r_n > _MAX_DAY_N) or np.any(r_cents > _MAX_DAY_CENTS):
-        raise ValueError("a day total is out of the stored range")
-    return r_owner, newest[r_owner] - tot_key[keep] % shift, r_n, r_cents
+def _code_of(payments: PaymentColumns, rows: np.ndarray) -> np.ndarray:
+    return _codes(
+        *(
+            getattr(payments, name)[rows].astype(np.int64)
+            for name in ("category_recipient", "transaction_method", "transaction_type", "foreign_transaction")
+        )
+    ).astype(np.uint16)
+
+
+def _day_slots(
+    r_owner: np.ndarray,
+    m: np.ndarray,
+    day_slots: np.ndarray,
+    narrow_days: np.ndarray,
+    values: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """The day-record slots of all states, one after the other: narrow records three to a slot, wide ones one."""
+    out = np.zeros((int(day_slots.sum()), SLOT), dtype=np.uint8)
+    place = np.arange(r_owner.size) - offsets(m)[:-1][r_owner]
+    first_slot = offsets(day_slots)[:-1][r_owner]
+    row_narrow = narrow_days[r_owner]
+    for narrow, dtype in ((True, DAYS_NARROW), (False, DAYS_WIDE)):
+        pick = row_narrow if narrow else ~row_narrow
+        if not pick.any():
+            continue
+        rec = np.empty(int(pick.sum()), dtype=dtype)
+        for name, column in zip(("back", "n", "cents"), values, strict=True):
+            rec[name] = column[pick]
+        raw = rec.view(np.uint8).reshape(-1, dtype.itemsize)
+        if narrow:
+            cell = first_slot[pick] + place[pick] // DAYS_PER_SLOT
+            byte = cell * SLOT + place[pick] % DAYS_PER_SLOT * dtype.itemsize
+            out.reshape(-1)[byte[:, None] + np.arange(dtype.itemsize)] = raw
+        else:
+            out[(first_slot + place)[pick], : dtype.itemsize] = raw
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -205,7 +205,7 @@ def test_event_time_far_from_enqueued_time_is_rejected_and_keeps_states_bounded(
     assert store is not None
     states = store.read([account]).states
     assert len(states[account]["id"]) <= behaviour.STATE_LIMIT + behaviour.WINDOW
-    assert len(states.blobs[0]) < 4096
+    assert len(states.blob(account)) < 4096
 
 
 def test_the_hard_bound_holds_whatever_the_batch(functions_worker: Worker) -> None:
