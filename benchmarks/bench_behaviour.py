@@ -1,16 +1,15 @@
-"""Benchmark: the behavioural features per transaction, replayed (training) and in batches with JSON state (serving).
+"""Benchmark: the behavioural features per transaction, replayed (training) and in batches with stored states (serving).
 
     python -m benchmarks.bench_behaviour [--accounts 10000] [--events 200000]
 
-Serving is timed as the scorer will run it: the batch's accounts' states decoded from JSON,
-features and new states computed, the new states encoded to JSON (what a Cosmos DB document per
-account would hold). Single-threaded.
+Serving is timed as the scorer will run it: the batch's accounts' states decoded from the base64
+text a Cosmos DB document holds (`state_codec`), features and changed states computed, the new
+states encoded to text again. Single-threaded.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from shared.behaviour import features as behaviour
+from shared.behaviour import state_codec
 from shared.generation.generator import TransactionGenerator
 
 
@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     half = len(payments) // 2
     store: dict[str, str] = {}
     _, states = behaviour.score_batch_features(payments.take(np.arange(half)), {})
-    store.update({a: json.dumps(s) for a, s in states.items()})
+    store.update(zip(states, state_codec.to_texts(list(states.values())), strict=True))
     for size in (1, 100, 1000):
         stop = min(len(payments), half + max(20_000 // max(size // 10, 1), size * 20))
         batches = [np.arange(s, min(s + size, stop)) for s in range(half, stop, size)]
@@ -48,23 +48,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         for rows in batches:
             batch = payments.take(rows)
             t0 = time.perf_counter()
-            loaded = {a: json.loads(timed[a]) for a in set(batch.account.tolist()) if a in timed}
+            loaded = state_codec.load({a: timed.get(a) for a in set(batch.account.tolist())})
             t1 = time.perf_counter()
             _, new = behaviour.score_batch_features(batch, loaded)
             t2 = time.perf_counter()
-            timed.update({a: json.dumps(s) for a, s in new.items()})
+            timed.update(zip(new, state_codec.to_texts(list(new.values())), strict=True))
             t3 = time.perf_counter()
             features_s += t2 - t1
             json_s += (t1 - t0) + (t3 - t2)
         n = sum(r.size for r in batches)
         print(
-            f"serving, batch {size:>4}: features {features_s / n * 1e6:6.1f} µs, "
-            f"state JSON decode+encode {json_s / n * 1e6:6.1f} µs per transaction ({n:,} transactions)"
+            f"serving, batch {size:>4}: features and new states {features_s / n * 1e6:6.1f} µs, "
+            f"state text decode+encode {json_s / n * 1e6:6.1f} µs per transaction ({n:,} transactions)"
         )
     sizes = [len(s) for s in store.values()]
-    full = [len(s) for s in store.values() if len(json.loads(s)["id"]) == behaviour.STATE_LIMIT]
+    full = [len(s) for s in store.values() if len(state_codec.decode(s)["id"]) == behaviour.STATE_LIMIT]
     print(
-        f"state per account: mean {np.mean(sizes):,.0f} bytes of JSON, "
+        f"state per account: mean {np.mean(sizes):,.0f} bytes of base64 text, "
         f"{np.mean(full) if full else float('nan'):,.0f} when full ({behaviour.STATE_LIMIT} payments)"
     )
 

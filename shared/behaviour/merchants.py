@@ -23,7 +23,7 @@ Payments without a merchant, and merchants without labels, get zero counts and a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from itertools import pairwise
+from operator import le
 from typing import Any, Final
 
 import numpy as np
@@ -120,11 +120,15 @@ def usable_state(raw: object) -> dict[str, Any] | None:
     fraud: list[Any] = raw["fraud"]
     if len(day) > KEEP_DAYS or len(n) != len(day) or len(fraud) != len(day):
         return None
-    if not all(type(v) is int for col in (day, n, fraud) for v in col):
+    if not day:
+        return raw
+    # Checked with builtins over whole lists (a scoring batch reads thousands of states): ints only,
+    # days ascending without repeats within [0, 2**22), 0 <= fraud <= n <= 2**40.
+    if not set(map(type, day + n + fraud)) <= {int}:
         return None
-    if not all(0 <= d < 1 << 22 for d in day) or any(a >= b for a, b in pairwise(day)):
+    if day[0] < 0 or day[-1] >= 1 << 22 or day != sorted(set(day)):
         return None
-    if not all(0 <= f <= k and k <= 1 << 40 for k, f in zip(n, fraud, strict=True)):
+    if min(fraud) < 0 or max(n) > 1 << 40 or not all(map(le, fraud, n)):
         return None
     return raw
 
@@ -134,21 +138,25 @@ def features_from_states(
 ) -> np.ndarray:
     """`FEATURES` of a batch's payments from their merchants' states (a merchant without one: nothing known)."""
     codes, merchants = merchant_codes(merchant_ids)
-    key_parts: list[np.ndarray] = []
-    a_parts: list[np.ndarray] = []
-    b_parts: list[np.ndarray] = []
-    for code, merchant in enumerate(merchants):
+    day: list[int] = []
+    n: list[int] = []
+    fraud: list[int] = []
+    lengths: list[int] = []
+    for merchant in merchants:
         state = states.get(merchant)
         if not state or not state["day"]:
+            lengths.append(0)
             continue
-        day = np.asarray(state["day"], dtype=np.int64)
-        key_parts.append(day + code * (1 << 22))
-        a_parts.append(np.asarray(state["n"], dtype=np.int64))
-        b_parts.append(np.asarray(state["fraud"], dtype=np.int64))
-    if not key_parts:
+        day += state["day"]
+        n += state["n"]
+        fraud += state["fraud"]
+        lengths.append(len(state["day"]))
+    if not day:
         return np.zeros((len(merchant_ids), len(FEATURES)), dtype=np.float64)
-    # States are per merchant with ascending days, and codes ascend: the concatenation is sorted.
-    totals = days.DayTotals.sorted(np.concatenate(key_parts), np.concatenate(a_parts), np.concatenate(b_parts))
+    owner = np.repeat(np.arange(len(merchants), dtype=np.int64), lengths)
+    key = np.asarray(day, dtype=np.int64) + owner * (1 << 22)
+    # States are per merchant with ascending days, and codes ascend: the keys are sorted.
+    totals = days.DayTotals.sorted(key, np.asarray(n, dtype=np.int64), np.asarray(fraud, dtype=np.int64))
     return from_totals(totals, codes, np.asarray(t_ms, dtype=np.int64), delay_days)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -107,3 +109,61 @@ def test_reasons_name_confirmed_frauds() -> None:
     values = {"merchant_labelled_30d": 40.0, "merchant_fraud_rate_30d": 0.3}
     text = merchants.describe("merchant_fraud_rate_30d", values, 7)
     assert text == "merchant with 12 confirmed frauds among 40 labelled payments in the 30 days up to 7 days ago"
+
+
+def _usable_by_definition(raw: object) -> bool:
+    """The checks `usable_state` makes, one value at a time: the specification its whole-list checks must meet."""
+    if type(raw) is not dict or raw.get("v") != merchants.STATE_VERSION:
+        return False
+    day, n, fraud = (raw.get(name) for name in merchants.STATE_FIELDS)
+    if type(day) is not list or type(n) is not list or type(fraud) is not list:
+        return False
+    if len(day) > merchants.KEEP_DAYS or len(n) != len(day) or len(fraud) != len(day):
+        return False
+    if not all(type(v) is int for col in (day, n, fraud) for v in col):
+        return False
+    if not all(0 <= d < 1 << 22 for d in day) or any(a >= b for a, b in pairwise(day)):
+        return False
+    return all(0 <= f <= k <= 1 << 40 for k, f in zip(n, fraud, strict=True))
+
+
+def test_usable_state_refuses_exactly_what_its_definition_refuses() -> None:
+    """Thousands of damaged states (a value replaced, swapped, out of range, of another type): the fast checks agree
+    with the value-by-value definition on every one, and a usable state comes back as it is."""
+    rng = np.random.default_rng(11)
+    odd: list[object] = [
+        -1,
+        0,
+        1,
+        2,
+        1 << 22,
+        (1 << 22) - 1,
+        1 << 40,
+        (1 << 40) + 1,
+        True,
+        False,
+        1.0,
+        "1",
+        None,
+        10**30,
+    ]
+    agreed = refused = 0
+    for _ in range(3_000):
+        size = int(rng.integers(0, 6))
+        start = int(rng.integers(0, 1 << 22))
+        day: list[object] = [*sorted({min(start + int(d), (1 << 22) - 1) for d in rng.integers(0, 50, size)})]
+        counts = [int(k) for k in rng.integers(0, 5, len(day))]
+        n: list[object] = list(counts)
+        fraud: list[object] = [int(rng.integers(0, k + 1)) for k in counts]
+        column = [day, n, fraud][int(rng.integers(0, 3))]
+        if column and rng.random() < 0.8:
+            column[int(rng.integers(0, len(column)))] = odd[int(rng.integers(0, len(odd)))]
+        if len(day) > 1 and rng.random() < 0.2:
+            day[0], day[1] = day[1], day[0]
+        raw = {"v": merchants.STATE_VERSION, "day": day, "n": n, "fraud": fraud}
+        expected = _usable_by_definition(raw)
+        assert (merchants.usable_state(raw) is raw) == expected, raw
+        agreed += 1
+        refused += not expected
+    assert agreed == 3_000
+    assert 500 < refused < 2_800
