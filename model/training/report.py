@@ -271,11 +271,14 @@ def _protocol_section(metadata: Mapping[str, Any]) -> list[str]:
             f"| model | AP | ROC-AUC | CP@{found['k']} | recall at 1% FPR | recall at 0.1% FPR | Brier |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
+        # In the card's model order, which the metadata file (keys sorted) does not keep.
         lines += [
             f"| {names.get(key, key)} | {m['average_precision']:.3f} | {m['roc_auc']:.3f} "
             f"| {m['card_precision_at_k']:.3f} | {m['recall_at_1pct_fpr']:.3f} | {m['recall_at_0_1pct_fpr']:.3f} "
             f"| {m['brier']:.4f} |"
-            for key, m in by_model.items()
+            for key, m in sorted(
+                by_model.items(), key=lambda item: list(names).index(item[0]) if item[0] in names else 99
+            )
         ]
         lines.append("")
     if found.get("typologies"):

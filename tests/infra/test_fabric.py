@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from azure.core.credentials import AccessToken
 
-from shared.behaviour.features import FEATURES
 from shared.publishing.rows import ROW_SCHEMA
+from shared.scoring.encoding import CONTEXT_FEATURES
 from tests.scored import scored_documents
 from tools import deploy_fabric
 
@@ -134,7 +134,7 @@ def test_mapping_reads_each_column_from_the_document_field_of_its_name() -> None
             assert column in doc, f"scored documents have no {column!r}"
             if doc[column] is not None:
                 assert isinstance(doc[column], json_types[kind]), (column, kind)
-        assert list(doc["behaviour"]) == list(FEATURES)
+        assert list(doc["behaviour"]) == list(CONTEXT_FEATURES)
         assert all(isinstance(v, float | int) for v in doc["behaviour"].values())
 
 

@@ -24,7 +24,9 @@ HISTORY_DOCUMENTS = 5_000
 
 def test_main_trains_from_cosmos_history(cosmos_server: CosmosServer, cosmos_sink: CosmosStore, tmp_path: Path) -> None:
     """`python -m model.training.train --history-endpoint ...` reads the container, trains and records the source."""
-    documents: list[dict[str, Any]] = TransactionGenerator(fraud_rate=0.10, seed=2024).generate(HISTORY_DOCUMENTS)
+    documents: list[dict[str, Any]] = TransactionGenerator(fraud_rate=0.10, seed=2024, accounts=40).generate(
+        HISTORY_DOCUMENTS
+    )
     unlabelled = {**documents[0], "id": "unlabelled-1", "is_fraud": None}
     broken = {**documents[1], "id": "broken-1", "amount": -5}
     cosmos_sink.upsert(HISTORY, [*documents, unlabelled, broken])

@@ -64,7 +64,12 @@ def recall_at(proba: np.ndarray, label: np.ndarray, max_fpr: float) -> float:
 
 
 def test_fresh_customers_with_and_without_history() -> None:
-    """On a population it never saw: recall at 1% FPR >= 80% from replayed history, and history helps.
+    """On a population it never saw: recall at 1% FPR >= 70% from replayed history, and history helps.
+
+    70%, not the 80% of the generator without merchants: a quarter of fraud payments now come from
+    compromised merchants, whose first days are invisible to any model until labels arrive (the
+    merchant risk is delayed by 7 days, as a bank's labels are); the model card's per-typology table
+    has the figures.
 
     The same payments scored with history unknown (as the scoring path does until it holds state)
     still catch more than half of the fraud at 1% FPR.
@@ -77,7 +82,7 @@ def test_fresh_customers_with_and_without_history() -> None:
     unknown = model.predict_proba(features.encode(static, model.spec)).astype(np.float64)
     known = recall_at(with_history, label, MAX_FPR)
     blind = recall_at(unknown, label, MAX_FPR)
-    assert known >= 0.80, f"recall {known:.4f} with history"
+    assert known >= 0.70, f"recall {known:.4f} with history"
     assert blind >= 0.50, f"recall {blind:.4f} with history unknown"
     assert known > blind
 

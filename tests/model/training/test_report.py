@@ -37,8 +37,8 @@ def test_card_is_the_same_before_and_after_the_json_round_trip(metadata: dict[st
 
 def test_card_names_the_more_history_multiple_it_has(metadata: dict[str, Any]) -> None:
     """The evaluation note quotes the reference the metadata holds, and none when training skipped it."""
-    unknown, more = metadata["references"]["history_unknown"], metadata["references"]["xgboost_20x"]
-    assert "trained on 20x more history" in model_card(metadata)
+    unknown, more = metadata["references"]["history_unknown"], metadata["references"]["xgboost_5x"]
+    assert "trained on 5x more history" in model_card(metadata)
     twice = {**metadata, "references": {"history_unknown": unknown, "xgboost_2x": more}}
     assert "trained on 2x more history (the training stretch of 1x as many" in model_card(twice)
     skipped = model_card({**metadata, "references": {"history_unknown": unknown}})

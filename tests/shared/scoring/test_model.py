@@ -13,7 +13,6 @@ import xgboost
 
 from model.training.artifact import REFERENCE_PIPELINE_NAME
 from model.training.frames import raw_frame
-from shared.behaviour import features as behaviour
 from shared.contract import schema as contract
 from shared.generation.generator import TransactionGenerator
 from shared.scoring import encoding as features
@@ -22,6 +21,7 @@ from shared.scoring.model import (
     ARTIFACT_NAME,
     FIELDS,
     METADATA_NAME,
+    PERSONAL_FIELDS,
     FraudModel,
     ModelIntegrityError,
     load_model,
@@ -159,7 +159,8 @@ def test_reasons_for_flagged_rows(model: FraudModel, fresh_columns: dict[str, np
     assert any(reasons)
     for row in reasons:
         assert len(row) <= 3
-        assert all(r["field"] in (*contract.FEATURE_FIELDS, *behaviour.FEATURES) for r in row)
+        assert all(r["field"] in (*contract.FEATURE_FIELDS, *features.CONTEXT_FEATURES) for r in row)
+        assert not {r["field"] for r in row} & set(PERSONAL_FIELDS)
         assert all(r["contribution"] > 0.0 for r in row)
         contributions = [r["contribution"] for r in row]
         assert contributions == sorted(contributions, reverse=True)
