@@ -19,13 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.behaviour import features as behaviour
+from shared.behaviour import merchants
 from shared.contract import schema as c
 from shared.generation.generator import TransactionGenerator
 from shared.scoring.batch import score_batch
 from shared.scoring.documents import rejected_document, utc_iso
-from shared.scoring.encoding import encode, transactions_to_columns
+from shared.scoring.encoding import CONTEXT_FEATURES, encode, transactions_to_columns
 from shared.scoring.events import EventBatch
-from shared.scoring.model import FIELDS, FraudModel, load_model, xgboost_contributions
+from shared.scoring.model import FIELDS, PERSONAL_FIELDS, FraudModel, load_model, xgboost_contributions
 
 pytestmark = pytest.mark.unit
 
@@ -75,6 +76,8 @@ def oracle(batch: EventBatch, model: FraudModel, now: datetime) -> tuple[list[di
     scored = []
     for (position, tx), p, row, features in zip(valid, probabilities, contributions, unknown, strict=True):
         flagged = p >= model.threshold
+        # Personal attributes are never reasons (shared.scoring.model.PERSONAL_FIELDS).
+        row = np.where([f in PERSONAL_FIELDS for f in FIELDS], -np.inf, row)
         order = np.argsort(-row, kind="stable")[:3]
         enqueued = batch.enqueued_times[position]
         scored.append(
@@ -104,7 +107,9 @@ def oracle(batch: EventBatch, model: FraudModel, now: datetime) -> tuple[list[di
                 "partition": batch.partition,
                 "sequence_number": batch.sequence_numbers[position],
                 "account_history": "off",
-                "behaviour": dict(zip(behaviour.FEATURES, features, strict=True)),
+                "merchant_history": "off",
+                "behaviour": dict(zip(CONTEXT_FEATURES, [*features, *[0.0] * len(merchants.FEATURES)], strict=True)),
+                **({} if tx.merchant_id is None else {"merchant_id": tx.merchant_id}),
                 "reasons": [
                     {"field": FIELDS[j], "contribution": round(float(row[j]), 4)} for j in order if row[j] > 0.0
                 ]

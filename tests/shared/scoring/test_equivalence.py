@@ -16,6 +16,7 @@ import pytest
 
 from model.training.artifact import REFERENCE_PIPELINE_NAME
 from shared.behaviour import features as behaviour
+from shared.behaviour import merchants
 from shared.contract import schema as c
 from shared.generation.generator import TransactionGenerator
 from shared.scoring import encoding as features
@@ -48,6 +49,8 @@ def test_scores_equal_reference_pipeline_on_100k_events() -> None:
     # The scoring path sends no history yet: the pipeline sees the "history unknown" values encode fills in.
     for name, values in features.behaviour_columns(behaviour.no_history(frame)).items():
         frame[name] = values
+    for name in merchants.FEATURES:  # no merchant store given: nothing known of any merchant
+        frame[name] = 0.0
     expected = joblib.load(MODEL_DIR / REFERENCE_PIPELINE_NAME).predict_proba(frame)[:, 1]
     actual = np.array([d["fraud_probability"] for d in docs])
     np.testing.assert_allclose(actual, expected, rtol=0.0, atol=TOLERANCE)
