@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from benchmarks.bench_scoring import ROOT, seed_frame
+from benchmarks.bench_scoring import seed_frame
 from benchmarks.machine import machine
 from shared.contract.envelopes import pack_envelopes
 
@@ -116,7 +116,9 @@ def seed_batch_seconds(records: Sequence[dict[str, object]], repeats: int) -> fl
     import joblib
     import pandas as pd
 
-    pipeline = joblib.load(ROOT / "model" / "reference_pipeline.joblib")
+    from shared.settings import get_settings
+
+    pipeline = joblib.load(get_settings().model_dir / "reference_pipeline.joblib")
     pipeline.set_params(model__n_jobs=1)
     bodies = [orjson.dumps(r) for r in records]
     times = []

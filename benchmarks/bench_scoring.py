@@ -110,15 +110,20 @@ class Cursor:
 def seed_frame(pd: Any, records: list[dict[str, Any]]) -> Any:
     """The seed's DataFrame of a batch, with the behavioural columns the pipeline also takes as "history unknown".
 
-    The reference pipeline is the bundled model as scikit-learn; it expects the behavioural features
-    too, which a client of the seed's design has no way to know, so they get the first-payment values
-    scoring uses when an account's history is unknown (one NumPy call, a small share of this path).
+    The reference pipeline is the bundled model as scikit-learn; it expects the behavioural and
+    merchant-risk features too, which a client of the seed's design has no way to know, so they get
+    the values scoring uses when history is unknown: an account's first payment, a merchant with no
+    labels (a few NumPy calls, a small share of this path).
     """
-    from shared.behaviour.features import no_history
-    from shared.scoring.encoding import behaviour_columns
+    import numpy as np
 
-    df = pd.DataFrame(records).drop(columns=list(SEED_DROP), errors="ignore")
-    for name, values in behaviour_columns(no_history(df)).items():
+    from shared.behaviour import merchants
+    from shared.behaviour.features import no_history
+    from shared.scoring.encoding import behaviour_columns, merchant_columns
+
+    df = pd.DataFrame(records).drop(columns=[*SEED_DROP, "merchant_id"], errors="ignore")
+    unknown = np.zeros((len(df), len(merchants.FEATURES)), dtype=np.float64)
+    for name, values in {**behaviour_columns(no_history(df)), **merchant_columns(unknown)}.items():
         df[name] = values
     # The pipeline was fitted on months as Python ints in an object column; JSON gives int64.
     df["month"] = df["month"].astype(object)
@@ -130,7 +135,9 @@ def seed_runners(bodies: Sequence[bytes]) -> tuple[Runner, Runner]:
     import joblib
     import pandas as pd
 
-    pipeline = joblib.load(ROOT / "model" / "reference_pipeline.joblib")
+    from shared.settings import get_settings
+
+    pipeline = joblib.load(get_settings().model_dir / "reference_pipeline.joblib")
     pipeline.set_params(model__n_jobs=1)
 
     def frame(records: list[dict[str, Any]]) -> Any:
@@ -312,7 +319,7 @@ def telemetry_cost(bodies: Sequence[bytes], batches: int, size: int = 1000) -> T
             namespace["get_telemetry"] = lambda: on
         try:
             started = time.perf_counter()
-            fn(events, Out[Any](), Out[Any](), Out[Any](), context())
+            fn(events, Out[Any](), Out[Any](), context())
             (cost.on if telemetry_on else cost.off).append(time.perf_counter() - started)
         finally:
             namespace["get_telemetry"] = get_telemetry

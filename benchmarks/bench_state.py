@@ -1,12 +1,14 @@
 """Benchmark (part of `make bench`): what the per-account state costs per transaction through the worker, and in RU.
 
-    python -m benchmarks.bench_state [--accounts 5000] [--history 40] [--batch 5000] [--repeats 3]
+    python -m benchmarks.bench_state [--accounts 5000] [--history 40] [--batch 5000] [--repeats 3] [--rounds 3]
 
 `ScoreTransactions` runs in the worker engine (devhost.worker) on the same transactions with the
 account and merchant states off (history unknown: the baseline), in the process (`memory`), and in
 Cosmos DB through the SDK, as on Azure, against a `@vercel/cosmosdb-server` on loopback (`cosmos`;
 the server the integration tests start, installed by `make setup`), at 1 and 100 records per event
-(Cosmos DB at 100 only: its rows are the loopback server's latency, not CPU). Every account starts
+(Cosmos DB at 100 only: its rows are the loopback server's latency, not CPU). The in-process modes
+run interleaved in `--rounds` rounds, each keeping its fastest (this VM is shared and its speed
+drifts; interleaving puts a slow spell on every mode). Every account starts
 with a full state (`--history` payments each, stored as serving stores them) and every merchant the
 transactions name with a full merchant state (`merchants.KEEP_DAYS` known days of labels), as in
 steady state. A last row per store redelivers the last batch: nothing may be written.
@@ -317,6 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--history", type=int, default=40, help="payments per account before the timed batches")
     p.add_argument("--batch", type=int, default=5000, help="transactions per invocation")
     p.add_argument("--repeats", type=int, default=3, help="timed invocations per configuration")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the in-process modes (fastest kept)")
     args = p.parse_args(argv)
 
     import uuid
@@ -364,27 +367,38 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"AccountEndpoint={server.endpoint};AccountKey={server.key};"
         )
         for per_event in (1, 100):
-            for mode in ("off", "memory", "memory redelivered", "cosmos", "cosmos redelivered"):
-                store_kind = mode.split()[0]
-                if store_kind == "cosmos":
-                    if per_event == 1:
-                        continue
+            # The modes in the process run interleaved, in rounds; each keeps its fastest round, so a slow spell
+            # of this shared VM lands on every mode rather than on one.
+            for _ in range(args.rounds):
+                for mode in ("off", "memory", "memory redelivered"):
+                    want_split = per_event == 100 and mode == "memory"
+                    phase: dict[str, float] = {}
+                    t = run_mode(
+                        mode.split()[0], states, merchant_full, batches, per_event, mode.endswith("redelivered"), phase
+                    )
+                    best = summary.get((per_event, mode))
+                    if best is None or sum(t.totals) < sum(best.totals):
+                        summary[(per_event, mode)] = t
+                        if want_split:
+                            split = phase
+            modes = ["off", "memory", "memory redelivered"]
+            if per_event == 100:
+                for mode in ("cosmos", "cosmos redelivered"):
                     database = f"bench-{uuid.uuid4().hex[:8]}"
                     os.environ["COSMOS_DATABASE"] = database
                     CosmosStore(server.client(), database)  # creates the database and its containers
                     server.client().get_database_client(database).create_container_if_not_exists(
                         "merchants", partition_key=PartitionKey(merchant_store.PARTITION_KEY)
                     )
-                redeliver = mode.endswith("redelivered")
-                want_split = per_event == 100 and mode == "memory"
-                t = run_mode(
-                    store_kind, states, merchant_full, batches, per_event, redeliver, split if want_split else None
-                )
-                summary[(per_event, mode)] = t
-                off = summary[(per_event, "off")]
-                timed = args.batch * len(t.totals)
-                base = sum(off.totals) / (args.batch * len(off.totals)) * 1e6
-                print(_row(mode, per_event, t, base, timed))
+                    summary[(per_event, mode)] = run_mode(
+                        "cosmos", states, merchant_full, batches, per_event, mode.endswith("redelivered")
+                    )
+                modes += ["cosmos", "cosmos redelivered"]
+            off = summary[(per_event, "off")]
+            base = sum(off.totals) / (args.batch * len(off.totals)) * 1e6
+            for mode in modes:
+                t = summary[(per_event, mode)]
+                print(_row(mode, per_event, t, base, args.batch * len(t.totals)))
     _report(summary, split, args, accounts_per_tx, n)
     print(f"(benchmark took {time.perf_counter() - started:.0f} s; load average at the end {os.getloadavg()[0]:.2f})")
     return 0
@@ -405,8 +419,9 @@ def _report(
 ) -> None:
     off, memory = summary[(100, "off")], summary[(100, "memory")]
     us = sum(memory.totals) / n * 1e6
-    base = sum(off.totals) / n * 1e6
-    state_us = us - base
+    account_us = split.get("account state", 0.0) / n * 1e6
+    merchant_us = split.get("merchant risk", 0.0) / n * 1e6
+    del off
     tx_per_s = n / sum(memory.totals)
     full = memory.full_state_bytes or memory.state_bytes
     document = statistics.fmean(full) if full else 0.0
@@ -438,14 +453,18 @@ def _report(
         "this counts requests; on Azure the same hook records the real charge)"
     )
     print()
-    print("targets (100 records per event, full account and merchant states, states in the process):")
-    _target("state cost, µs per transaction over off", state_us, TARGET_STATE_US, lower=True, unit="µs")
+    print(
+        "targets (100 records per event, full account and merchant states, states in the process; a state's cost is "
+        "its time inside the invocation: `vs off` also moves with how many payments each model flags):"
+    )
+    _target("account state, µs per transaction", account_us, TARGET_STATE_US, lower=True, unit="µs")
+    _target("account + merchant state, µs per tx", account_us + merchant_us, TARGET_STATE_US, lower=True, unit="µs")
     _target("transactions/s per process", tx_per_s, TARGET_TX_PER_S, lower=False, unit="tx/s")
     _target("profile document, full state", document, TARGET_DOCUMENT_BYTES, lower=True, unit="bytes")
     print(
         f"  writes on redelivery                {redelivered:>10,d}  target 0                 {_met(redelivered == 0)}"
     )
-    if state_us > TARGET_STATE_US or tx_per_s < TARGET_TX_PER_S:
+    if account_us + merchant_us > TARGET_STATE_US or tx_per_s < TARGET_TX_PER_S:
         steps = {s: memory.steps.get(s, 0.0) / n * 1e6 for s in STEPS}
         steps["features"] -= steps["encode"]
         print()
@@ -453,7 +472,8 @@ def _report(
         print(
             "  state: "
             + ", ".join(f"{s} {v:.2f}" for s, v in steps.items())
-            + f", the rest {state_us - sum(steps.values()):.2f} (id hashes, the payments' columns, bookkeeping)"
+            + f"; account state in all {account_us:.2f} (with id hashes and the payments' columns), merchant risk "
+            f"{merchant_us:.2f} (the store's JSON and checks per merchant, `merchants.features_from_states`)"
         )
         timed = sum(split.values())
         whole = us  # the split covers the same invocations as the memory row
