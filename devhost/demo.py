@@ -326,9 +326,10 @@ def _run(args: argparse.Namespace, options: RunOptions) -> int:
             )
             code = 1
         if keep_serving(args, sys.stdin.isatty() and sys.stdout.isatty(), os.environ):
-            print("\nthe run is over; the dashboard and the HTTP functions stay up (what they are sent is scored)")
-            print("press Ctrl-C to stop")
+            # Inside the suppress before saying so: a signal that follows the words ends the serving, not the run.
             with contextlib.suppress(KeyboardInterrupt):
+                print("\nthe run is over; the dashboard and the HTTP functions stay up (what they are sent is scored)")
+                print("press Ctrl-C to stop", flush=True)
                 pipeline.serve(threading.Event())
         return code
 
