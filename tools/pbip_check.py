@@ -35,13 +35,38 @@ HOW_TO_GET: Final = (
 
 
 def schemas_dir(root: Path = ROOT, environ: Mapping[str, str] = os.environ) -> Path | None:
-    """POWERBI_SCHEMAS_DIR if set, else the first `shared/powerbi-schemas` above the repository, else None."""
+    """POWERBI_SCHEMAS_DIR if set, else the first `shared/powerbi-schemas` above the repository, else None.
+
+    A fresh clone of a local checkout (how CI clones this repository) also looks above the checkout it
+    was cloned from (its `origin`, when that is a folder), where the team's shared folder sits.
+    """
     if environ.get(SCHEMAS_ENV):
         return Path(environ[SCHEMAS_ENV])
-    for parent in root.resolve().parents:
-        candidate = parent / "shared" / "powerbi-schemas"
-        if candidate.is_dir():
-            return candidate
+    for start in (root, _local_origin(root)):
+        if start is None:
+            continue
+        for parent in start.resolve().parents:
+            candidate = parent / "shared" / "powerbi-schemas"
+            if candidate.is_dir():
+                return candidate
+    return None
+
+
+def _local_origin(root: Path) -> Path | None:
+    """The folder `root` was cloned from, when its `origin` remote is a local path (None otherwise)."""
+    config = root / ".git" / "config"
+    if not config.is_file():
+        return None
+    section = False
+    for line in config.read_text(encoding="utf-8", errors="replace").splitlines():
+        text = line.strip()
+        if text.startswith("["):
+            section = text == '[remote "origin"]'
+        elif section and text.startswith("url"):
+            url = text.partition("=")[2].strip()
+            url = url.removeprefix("file://")
+            path = Path(url)
+            return path if path.is_absolute() and path.is_dir() else None
     return None
 
 

@@ -109,6 +109,20 @@ def test_schemas_are_found_from_the_variable_or_above_a_clone_at_any_depth(tmp_p
     assert pbip_check.schemas_dir(tmp_path / "lonely", {}) is None
 
 
+def test_a_clone_of_a_local_checkout_finds_the_schemas_beside_its_origin(tmp_path: Path) -> None:
+    """CI clones the working checkout elsewhere: the schemas beside the checkout it came from are found."""
+    shared = tmp_path / "work" / "shared" / "powerbi-schemas"
+    shared.mkdir(parents=True)
+    origin = tmp_path / "work" / "main"
+    origin.mkdir()
+    clone = tmp_path / "elsewhere" / "clone"
+    (clone / ".git").mkdir(parents=True)
+    (clone / ".git" / "config").write_text(f'[core]\n\tbare = false\n[remote "origin"]\n\turl = {origin}\n')
+    assert pbip_check.schemas_dir(clone, {}) == shared
+    (clone / ".git" / "config").write_text('[remote "origin"]\n\turl = https://example.invalid/repo.git\n')
+    assert pbip_check.schemas_dir(clone, {}) is None
+
+
 def test_every_file_is_utf8_without_a_byte_order_mark(tmp_path: Path) -> None:
     """Desktop reads PBIR and TMDL as UTF-8 without a BOM; a file with one is refused by the reader."""
     for path in sorted(p for p in POWERBI.rglob("*") if p.is_file()):
