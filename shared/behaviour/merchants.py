@@ -75,13 +75,14 @@ def from_totals(totals: days.DayTotals, merchant_code: np.ndarray, t_ms: np.ndar
 
 def merchant_codes(merchant_ids: Sequence[Any] | np.ndarray) -> tuple[np.ndarray, list[Any]]:
     """(a code per row, -1 where there is no merchant; the merchants in code order)."""
-    code_of: dict[Any, int] = {}
-    codes = np.fromiter(
-        (-1 if m is None or m == "" else code_of.setdefault(m, len(code_of)) for m in merchant_ids),
-        dtype=np.int64,
-        count=len(merchant_ids),
-    )
-    return codes, list(code_of)
+    seen = dict.fromkeys(merchant_ids)  # first appearance order, as codes are given
+    seen.pop(None, None)
+    seen.pop("", None)
+    merchants = list(seen)
+    code_of: dict[Any, int] = {m: i for i, m in enumerate(merchants)}
+    code_of[None] = code_of[""] = -1
+    codes = np.fromiter(map(code_of.__getitem__, merchant_ids), dtype=np.int64, count=len(merchant_ids))
+    return codes, merchants
 
 
 def replay(
