@@ -478,7 +478,7 @@ def _new_states(stored: state_codec.States, merge: _Merge, wanted: np.ndarray, c
     rows = state_codec.ranges(lows, ends)
     src = merge.kept_stored[rows]
     follows = np.zeros(rows.size, dtype=bool)
-    follows[1:] = (src[1:] >= 0) & (src[:-1] == src[1:] - 1)
+    follows[1:] = (src[:-1] >= 0) & (src[:-1] == src[1:] - 1)  # -1 marks a batch row: never a predecessor
     follows[state_codec.offsets(ends - lows)[:-1]] = False
     slot = stored.slot[np.maximum(src, 0)] if stored.slot.size else src
     copy_slot = np.where(follows, slot, -1)

@@ -273,3 +273,50 @@ def test_a_later_payment_in_a_stored_millisecond_comes_after_the_stored_ones() -
     later, _ = b.score_batch_features(p.take(np.array([1])), stored)
     assert later[0, 0] == 1  # "b" counted as its predecessor; replay, ordering by id, would count none
     assert b.replay(p)[1, 0] == 0
+
+
+def test_two_partitions_a_little_apart_give_replay_and_whole_states(stream: b.Payments) -> None:
+    """Even rows on one partition and odd on another, their batches interleaved up to two batches apart: payments
+    land among stored ones, and each state holds its account's payments from its oldest kept one on, every field
+    as sent; the payments of the batch that runs behind get replay's features (the other partition's payments
+    were scored before them, without them, as serving does with any late payment)."""
+    rows = np.arange(4_000)
+    parts = [in_order_of(rows[rows % 2 == p], 100) for p in (0, 1)]
+    rng = np.random.default_rng(3)
+    order: list[np.ndarray] = []
+    taken = [0, 0]
+    while taken[0] < len(parts[0]) or taken[1] < len(parts[1]):
+        ahead = taken[0] - taken[1]
+        p = int(rng.integers(0, 2)) if abs(ahead) < 2 else int(ahead > 0)
+        if taken[p] == len(parts[p]):
+            p = 1 - p
+        order.append(parts[p][taken[p]])
+        taken[p] += 1
+    features, stored = incremental(stream, order)
+    # A payment's features are replay's when nothing dated before it arrives after it.
+    arrival = np.empty(rows.size, dtype=np.int64)
+    arrival[np.concatenate(order)] = np.repeat(np.arange(len(order)), [r.size for r in order])
+    expected = b.replay(stream.take(rows))
+    on_time = np.array([_none_later_before(stream, rows, arrival, r) for r in rows.tolist()])
+    assert on_time.sum() > 1_000
+    assert np.array_equal(features[rows][on_time], expected[on_time])
+    for account, text in stored.items():
+        state = state_codec.decode(text)
+        mine = rows[stream.account[rows] == account]
+        mine = mine[np.argsort(stream.t_ms[mine], kind="stable")]
+        kept = mine[stream.t_ms[mine] >= state["t_ms"][0]]
+        assert state["t_ms"] == stream.t_ms[kept].tolist()
+        assert state["id"] == [state_codec.id_hex(i) for i in stream.id[kept].tolist()]
+        assert state["amount"] == stream.amount[kept].tolist()
+        assert state["old_balance"] == stream.old_balance[kept].tolist()
+        assert state["category_recipient"] == stream.category_recipient[kept].tolist()
+
+
+def _none_later_before(stream: b.Payments, rows: np.ndarray, arrival: np.ndarray, row: int) -> bool:
+    """No payment of `row`'s account dated before it arrived in a later batch."""
+    mine = rows[(stream.account[rows] == stream.account[row]) & (stream.t_ms[rows] < stream.t_ms[row])]
+    return bool(np.all(arrival[mine] <= arrival[row]))
+
+
+def in_order_of(rows: np.ndarray, size: int) -> list[np.ndarray]:
+    return [rows[s : s + size] for s in range(0, rows.size, size)]
