@@ -60,12 +60,12 @@ class FraudModel:
     threshold: float
     version: str
     metadata: dict[str, Any]
-    merchant_delay_days: int = merchants.DEFAULT_DELAY_DAYS
-    """Whole days a label must have been known before it counts for merchant risk: the delay the model
-    was trained with (metadata `merchant_risk.delay_days`), so serving computes what training did."""
     shap: ShapTables | None = None
     """Tables of the booster's trees: exact SHAP (None falls back to XGBoost's `pred_contribs`) and,
     when they hold leaf values, the prediction itself (otherwise the booster's `inplace_predict`)."""
+    merchant_delay_days: int = merchants.DEFAULT_DELAY_DAYS
+    """Whole days a label must have been known before it counts for merchant risk: the delay the model
+    was trained with (metadata `merchant_risk.delay_days`), so serving computes what training did."""
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Fraud probability per row of an encoded float32 matrix."""
