@@ -174,11 +174,10 @@ def _window(p: Payments, same: np.ndarray, rows: np.ndarray) -> np.ndarray:
     day = ok & (dt < DAY_MS)
     prior_amount = p.amount[lag]
     hour_n, day_n = hour.sum(axis=0), day.sum(axis=0)
-    # Added lag by lag from the payment's own amount, as `cumsum` along the lags adds them.
-    hour_amount, day_amount = amount.copy(), amount.copy()
-    for k in range(WINDOW):
-        hour_amount += np.where(hour[k], prior_amount[k], 0.0)
-        day_amount += np.where(day[k], prior_amount[k], 0.0)
+    # Added lag by lag from the payment's own amount: a running sum down the first axis (`cumsum` adds
+    # strictly in order, one whole row of payments at a time).
+    hour_amount = np.cumsum(np.vstack([amount, np.where(hour, prior_amount, 0.0)]), axis=0)[-1]
+    day_amount = np.cumsum(np.vstack([amount, np.where(day, prior_amount, 0.0)]), axis=0)[-1]
     r = np.arange(n)
     # The balance before the oldest payment of the last hour: what the hour started with.
     hour_balance = np.where(hour_n > 0, p.old_balance[lag[np.maximum(hour_n - 1, 0), r]], balance)
@@ -522,9 +521,11 @@ def id_conflicts(batch: Payments, states: state_codec.States, hashes: np.ndarray
     index = states.index()
     code = np.fromiter((index.get(a, -1) for a in batch.account.tolist()), dtype=np.int64, count=len(batch))
     # A bitmap of stored hashes sets most rows aside at once; the rest are compared with their account's ids.
-    bits = np.zeros(1 << 20, dtype=bool)
-    bits[(states.id >> np.uint64(44)).astype(np.int64)] = True
-    maybe = np.flatnonzero((code >= 0) & bits[(hashes >> np.uint64(44)).astype(np.int64)])
+    width = min(20, max(10, (16 * states.id.size).bit_length()))  # ~16 bits per stored id, at most 2**20
+    shift = np.uint64(64 - width)
+    bits = np.zeros(1 << width, dtype=bool)
+    bits[(states.id >> shift).astype(np.int64)] = True
+    maybe = np.flatnonzero((code >= 0) & bits[(hashes >> shift).astype(np.int64)])
     if maybe.size == 0:
         return out
     lo = states.starts[code[maybe]]
