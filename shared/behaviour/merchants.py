@@ -98,12 +98,11 @@ def replay(
     In training, the labelled rows are both the payments and the labels: a row's label counts for
     later payments once its known time is `delay_days` whole days before theirs.
     """
-    codes, merchants = merchant_codes(np.concatenate([np.asarray(merchant_ids, dtype=object), label_merchants]))
+    codes, _ = merchant_codes(np.concatenate([np.asarray(merchant_ids, dtype=object), label_merchants]))
     n = len(merchant_ids)
     pay_code, label_code = codes[:n], codes[n:]
     has = label_code >= 0
     totals = label_totals(label_code[has], np.asarray(label_known_ms)[has], np.asarray(label_fraud)[has])
-    del merchants
     return from_totals(totals, pay_code, np.asarray(t_ms, dtype=np.int64), delay_days)
 
 
@@ -192,9 +191,9 @@ def merged_state(
         "n": n_list[first:],
         "fraud": fraud_list[first:],
     }
-    out["through"] = max(known_day, int(state.get("through", known_day)) if state else known_day)
-    if through is not None:
-        out["through"] = through
+    if through is None:
+        through = max(known_day, int(state.get("through", known_day))) if state else known_day
+    out["through"] = through
     return out
 
 
