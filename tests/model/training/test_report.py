@@ -43,3 +43,13 @@ def test_card_names_the_more_history_multiple_it_has(metadata: dict[str, Any]) -
     assert "trained on 2x more history (the training stretch of 1x as many" in model_card(twice)
     skipped = model_card({**metadata, "references": {"history_unknown": unknown}})
     assert "more history" not in skipped
+
+
+def test_card_holds_the_independent_benchmark_only_when_measured(metadata: dict[str, Any]) -> None:
+    """The benchmark's tables go in under their own heading when `make train --benchmark` measured them."""
+    heading = "## Independent benchmark: the ULB handbook's simulator and protocol"
+    assert heading not in model_card({k: v for k, v in metadata.items() if k != "benchmark"})
+    measured = {**metadata, "benchmark": {"markdown": ["### The models on the test week", "", "| Ours | 0.856 |"]}}
+    card = model_card(measured)
+    assert heading in card
+    assert card.index(heading) < card.index("### The models on the test week") < card.index("## Threshold")
