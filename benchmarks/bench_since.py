@@ -335,6 +335,12 @@ def report(
     first, last = work.warm[0]["timestamp"], work.warm[-1]["timestamp"]
     span = (datetime.fromisoformat(last) - datetime.fromisoformat(first)).total_seconds() / 86400
     merchants = max(r.merchants for r in runs["current"])
+    # Each invocation reads the states of the accounts and merchants it names once: their count drives its cost.
+    batches = [work.timed[i : i + per_invocation] for i in range(0, len(work.timed), per_invocation)]
+    distinct = {
+        key: statistics.fmean(len({r.get(key) for r in b}) / len(b) for b in batches)
+        for key in ("account_id", "merchant_id")
+    }
     here = f"the checkout as it stands ({_describe('HEAD')}; {_changed()} files changed, uncommitted, under the app)"
     print(f"machine: {machine()}; load average at start {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}")
     print(f"baseline: {_describe(baseline)} (a temporary worktree)")
@@ -344,7 +350,8 @@ def report(
         f"(median {statistics.median(work.prior):.0f}; {len(work.warm):,} played through the worker untimed, "
         f"{span:.1f} days of event time); {len(work.timed):,} timed payments, their next, in {args.invocations} "
         f"invocations of {args.events_per_delivery} events of {args.records_per_event} records "
-        f"({per_invocation:,} transactions each)"
+        f"({per_invocation:,} transactions each; {distinct['account_id']:.2f} distinct accounts and "
+        f"{distinct['merchant_id']:.2f} merchants per transaction within one)"
     )
     print(
         f"each run: a fresh process of {Path(sys.executable).name} {sys.version.split()[0]} in one tree, "
