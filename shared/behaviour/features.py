@@ -20,9 +20,9 @@ Exactness has two limits. One is set by the bound: a payment that arrives after 
 finds some of its predecessors evicted, and its features are computed from those still kept. The
 latest batch is always exact when redelivered (Event Hubs redelivers from the last checkpoint): a
 new state keeps the batch's payments and the `WINDOW` before the earliest of them, however many.
-The other is set by the ids a state keeps, 64-bit hashes: a payment arriving in a later batch than a
-payment of its account with the very same millisecond is placed after it (replay would order the
-two by id), and two ids of one account with one hash are one payment (odds of 1 in 2**64 a pair).
+The other is set by the ids a state keeps, 64-bit hashes: two ids of one account with one hash are
+one payment (odds of 1 in 2**64 a pair). Payments of one account in the very same millisecond are
+ordered by id hash everywhere, so a late one lands among stored ones where replay puts it.
 """
 
 from __future__ import annotations
@@ -134,17 +134,27 @@ def timestamps_ms(timestamps: Sequence[str]) -> np.ndarray:
 
 
 def _sorted_order(code: np.ndarray, t_ms: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Rows in (account, event time, id) order: the one order every path uses, so ties resolve the same way.
+    """Rows in (account, event time, id hash) order: the one order every path uses, so ties resolve the same way.
 
-    `code` groups rows by account (any integers; only equality matters). Ids are ranked only when
-    two payments of one account share a millisecond, which is rare, because ranking strings costs
-    more than the rest of the sort.
+    `code` groups rows by account (any integers; only equality matters). Payments of one account in
+    one millisecond are ordered by their ids' 64-bit hashes (`state_codec.id_hashes`), because a
+    stored state keeps only the hashes: serving can then place a late payment among stored ones of
+    its millisecond exactly where replay does. Hashes are computed only when such ties exist, which
+    is rare; ids with one hash are then ordered by id, so copies of a payment stay next to each other.
     """
     order: np.ndarray = np.lexsort((t_ms, code))
     c_sorted, t_sorted = code[order], t_ms[order]
     if np.any((c_sorted[1:] == c_sorted[:-1]) & (t_sorted[1:] == t_sorted[:-1])):
-        _, id_rank = np.unique(ids, return_inverse=True)
-        order = np.lexsort((id_rank, t_ms, code))
+        h = state_codec.id_hashes(ids)
+        order = np.lexsort((h, t_ms, code))
+        h_sorted = h[order]
+        if np.any(
+            (code[order][1:] == code[order][:-1])
+            & (t_ms[order][1:] == t_ms[order][:-1])
+            & (h_sorted[1:] == h_sorted[:-1])
+        ):
+            _, id_rank = np.unique(ids, return_inverse=True)
+            order = np.lexsort((id_rank, h, t_ms, code))
     return order
 
 
@@ -288,8 +298,8 @@ def score_batch_features(
     Only accounts the batch adds a payment to get a new state (blobs, `state_codec`): a batch
     redelivered whole changes nothing and writes nothing.
 
-    A payment is placed after the stored payments of its account with the very same millisecond:
-    the state keeps ids as hashes, so it cannot order them by id as `replay` does (state_codec).
+    Payments of one account in the very same millisecond are ordered by id hash, stored or not, as
+    `replay` orders them (the state keeps ids as hashes, `state_codec`).
     """
     if len(batch) == 0:
         return np.empty((0, len(FEATURES)), dtype=np.float64), {}
@@ -346,23 +356,23 @@ class _Merge:
         s_code = np.repeat(np.arange(len(stored)), counts)
         s_t, b_t = stored.t_ms, batch.t_ms
         s_key, b_key = _merge_keys(s_code, s_t, b_code, b_t)
-        # Stored rows are already in order; a batch row goes right after the stored copy of itself (same
-        # account, time and id hash), else after every stored row of its account and millisecond.
+        # Stored rows are already in (account, time, id hash) order; a batch row goes right after the
+        # stored copy of itself (same account, time and id hash), else among the stored rows of its
+        # account and millisecond by id hash, as replay orders them (`_sorted_order`).
         lo = np.searchsorted(s_key, b_key, side="left")
         hi = np.searchsorted(s_key, b_key, side="right")
-        insert = hi.copy()
-        one = np.flatnonzero(hi - lo == 1)
-        same = one[stored.id[lo[one]] == h[one]]
-        insert[same] = lo[same] + 1
+        insert = lo.copy()
+        one = np.flatnonzero(hi - lo == 1)  # the common tie: the stored copy of a redelivered payment
+        insert[one] += stored.id[lo[one]] <= h[one]
         for j in np.flatnonzero(hi - lo > 1).tolist():
-            match = np.flatnonzero(stored.id[lo[j] : hi[j]] == h[j])
-            if match.size:
-                insert[j] = lo[j] + int(match[0]) + 1
+            tie = stored.id[lo[j] : hi[j]]
+            match = np.flatnonzero(tie == h[j])
+            insert[j] = lo[j] + (int(match[0]) + 1 if match.size else int(np.count_nonzero(tie < h[j])))
         order = np.lexsort((b_key, insert))
         tied = (insert[order][1:] == insert[order][:-1]) & (b_key[order][1:] == b_key[order][:-1])
-        if tied.any():  # payments of one account in one millisecond: by id, as replay orders them
+        if tied.any():  # payments of one account in one millisecond: by id hash, then id, as replay orders them
             _, id_rank = np.unique(batch.id, return_inverse=True)
-            order = np.lexsort((id_rank, b_key, insert))
+            order = np.lexsort((id_rank, h, b_key, insert))
         n_stored = s_t.size
         b_pos = insert[order] + np.arange(order.size)
         # Each stored row moves down by the batch rows inserted before it.

@@ -263,16 +263,57 @@ def test_ties_and_copies_within_a_batch_are_ordered_as_replay_orders_them() -> N
     assert np.array_equal(feats, b.replay(p))
 
 
-def test_a_later_payment_in_a_stored_millisecond_comes_after_the_stored_ones() -> None:
-    """The documented limit of hashed ids: a payment arriving after its state holds one with the very same
-    millisecond is placed after it, as if its id were the larger."""
+def test_a_later_payment_in_a_stored_millisecond_lands_where_replay_puts_it() -> None:
+    """Two payments of one account in one millisecond, the second arriving after the first was stored:
+    serving orders them by id hash, as replay does, whichever arrives first."""
     t0 = 1_767_225_600_000
     columns = {name: [0, 0] for name in b.PAYMENT_FIELDS} | {"amount": [10.0, 20.0], "old_balance": [100.0, 90.0]}
     p = b.Payments.of(["b", "a"], ["acct", "acct"], [t0, t0], columns)
-    _, stored = b.score_batch_features(p.take(np.array([0])), {})
-    later, _ = b.score_batch_features(p.take(np.array([1])), stored)
-    assert later[0, 0] == 1  # "b" counted as its predecessor; replay, ordering by id, would count none
-    assert b.replay(p)[1, 0] == 0
+    expected = b.replay(p)
+    assert sorted(expected[:, 0].tolist()) == [0.0, 1.0]  # one of the two is the other's predecessor
+    for first, second in ((0, 1), (1, 0)):
+        _, stored = b.score_batch_features(p.take(np.array([first])), {})
+        later, _ = b.score_batch_features(p.take(np.array([second])), stored)
+        assert np.array_equal(later[0], expected[second])
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_payments_of_one_millisecond_in_any_batches_get_replays_features(seed: int) -> None:
+    """Accounts whose payments share a handful of milliseconds, copies included, arriving in event time but
+    in any order within a millisecond, over batches of any size: a payment gets replay's features whenever
+    every payment replay puts before it had arrived by its batch, whichever batches its ties came in."""
+    rng = np.random.default_rng(seed)
+    n = 90
+    columns = {
+        "amount": np.round(rng.lognormal(3.5, 1.0, n), 2),
+        "old_balance": np.round(rng.normal(5000, 3000, n), 2),
+        "category_recipient": rng.integers(0, 11, n),
+        "transaction_method": rng.integers(0, 6, n),
+        "transaction_type": rng.integers(0, 3, n),
+        "foreign_transaction": rng.integers(0, 2, n),
+    }
+    t = 1_767_225_600_000 + rng.integers(0, 5, n) * 3_600_000
+    ids = np.array([f"t-{i}" for i in range(n)], dtype=object)
+    account = np.array([i % 3 for i in range(n)])
+    p = b.Payments.of(ids, [f"a{a}" for a in account], t, columns)
+    arrival_order = np.lexsort((rng.random(n), t))  # event time, ties in any order
+    rows = np.concatenate([arrival_order, rng.choice(n, 10)])  # and some copies at the end
+    cuts = np.sort(rng.choice(np.arange(1, rows.size), int(rng.integers(2, 20)), replace=False))
+    batches = [np.arange(a, z) for a, z in zip([0, *cuts], [*cuts, rows.size], strict=True)]
+    features, _ = incremental(p.take(rows), batches)
+    batch_of = np.empty(n, dtype=np.int64)
+    for k, batch in reversed(list(enumerate(batches))):
+        batch_of[rows[batch]] = k  # a payment's first delivery
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.lexsort((state_codec.id_hashes(ids), t, account))] = np.arange(n)  # replay's order
+    exact = np.array(
+        [not np.any((account == account[i]) & (rank < rank[i]) & (batch_of > batch_of[i])) for i in range(n)]
+    )
+    tied_exact = exact & np.array([np.any((account == account[i]) & (t == t[i]) & (rank < rank[i])) for i in range(n)])
+    assert tied_exact.sum() >= 10  # payments with a tie before them, many in other batches, are checked
+    expected = b.replay(p)
+    first = np.arange(n)  # the first n rows are each payment's first delivery
+    assert np.array_equal(features[first][exact[rows[first]]], expected[rows[first]][exact[rows[first]]])
 
 
 def test_two_partitions_a_little_apart_give_replay_and_whole_states(stream: b.Payments) -> None:
