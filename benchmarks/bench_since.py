@@ -7,9 +7,11 @@ Issue 17 asks that scoring through the worker at 100 records per event stay with
 per-transaction cost of "today", commit 4d5b66e, the last before its work (account day windows,
 the binary state, merchant risk, a bigger model). Figures from other days on this shared VM cannot
 be compared, so the baseline is measured again in the same run: a temporary detached `git worktree`
-of it (removed at the end, even on error), and `benchmarks/since_child.py` run once per round in a
-fresh process of this venv's python in each tree (the trees share package names, so never one
-process for both), the sides interleaved (A B, B A, A B...) so a slow spell lands on both.
+of it (removed at the end, even on error), and `benchmarks/since_child.py` in a fresh process of
+this venv's python per tree and round (the trees share package names, so never one process for
+both). The two processes of a round warm up, then take turns invocation by invocation (A B, B A,
+A B...), the other one idle meanwhile: a slow spell of this shared VM lands on both sides alike,
+which whole runs one after the other did not manage (their ratio moved 0.5-1.7x between rounds).
 
 Both sides score the same transactions: the generator's accounts that have at least `--history`
 payments before the timed part, all of those payments played through the worker untimed (every
@@ -180,27 +182,89 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def run_side(side: str, tree: Path, records: Path, warm: int, args: Any, out: Path, split: bool) -> Run:
-    """One fresh process of this venv's python scoring `records` through `tree`'s worker."""
-    options = {
-        "--tree": tree,
-        "--records": records,
-        "--warm": warm,
-        "--per-event": args.records_per_event,
-        "--per-delivery": args.events_per_delivery,
-        "--out": out,
-    }
-    command = [sys.executable, "-P", str(CHILD), *(str(x) for pair in options.items() for x in pair)]
-    if (tree / MERCHANT_STORE).exists():
-        command.append("--merchants")
-    if split:
-        command.append("--split")
-    done = subprocess.run(command, cwd=tree, env=child_env(), capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        tail = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
-        raise RuntimeError(f"the {side} run failed: {tail[0]}")
-    raw = orjson.loads(out.read_bytes())
-    return Run(side, **{f.name: raw[f.name] for f in fields(Run) if f.name != "side"})
+class Child:
+    """One side's process (`since_child.py` in one tree), driven one timed invocation at a time."""
+
+    def __init__(self, side: str, tree: Path, records: Path, warm: int, args: Any, folder: Path, split: bool) -> None:
+        self.side = side
+        self.out = folder / f"{side}.json"
+        self.log = folder / f"{side}.stderr"
+        options = {
+            "--tree": tree,
+            "--records": records,
+            "--warm": warm,
+            "--per-event": args.records_per_event,
+            "--per-delivery": args.events_per_delivery,
+            "--out": self.out,
+        }
+        command = [sys.executable, "-P", str(CHILD), *(str(x) for pair in options.items() for x in pair)]
+        if (tree / MERCHANT_STORE).exists():
+            command.append("--merchants")
+        if split:
+            command.append("--split")
+        with self.log.open("w") as err:
+            self.process = subprocess.Popen(
+                command, cwd=tree, env=child_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True
+            )
+
+    def failure(self) -> RuntimeError:
+        """What went wrong, from the child's last line on stderr, once it has ended."""
+        code = self.process.wait()
+        lines = self.log.read_text().strip().splitlines()
+        return RuntimeError(f"the {self.side} run failed: {lines[-1] if lines else f'exit status {code}'}")
+
+    def expect(self, word: str) -> None:
+        """Read the child's next word; its failure if that is not `word`."""
+        assert self.process.stdout is not None
+        if self.process.stdout.readline().strip() != word:
+            raise self.failure()
+
+    def step(self) -> None:
+        """One timed invocation, and its check that every record came back scored."""
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write("go\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            raise self.failure() from None
+        self.expect("ok")
+
+    def finish(self) -> Run:
+        """The child's figures, once it has ended well."""
+        if self.process.wait() != 0:
+            raise self.failure()
+        raw = orjson.loads(self.out.read_bytes())
+        return Run(self.side, **{f.name: raw[f.name] for f in fields(Run) if f.name != "side"})
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                stream.close()
+
+
+def run_round(
+    k: int, trees: dict[str, Path], files: dict[str, Path], warm: int, args: Any, folder: Path, split: bool
+) -> dict[str, Run]:
+    """Both sides in fresh processes, warmed up, then taking turns invocation by invocation (A B, B A, ...)."""
+    folder.mkdir()
+    children: dict[str, Child] = {}
+    try:
+        # The warm-ups overlap (untimed); the timed invocations never do: the side not invoked waits on its stdin.
+        for side, tree in trees.items():
+            children[side] = Child(side, tree, files[side], warm, args, folder, split)
+        for child in children.values():
+            child.expect("ready")
+        sides = list(children.values())
+        for i in range(args.invocations):
+            for child in sides if (i + k) % 2 == 0 else sides[::-1]:
+                child.step()
+        return {side: child.finish() for side, child in children.items()}
+    finally:
+        for child in children.values():
+            child.stop()
 
 
 def _quick(argv: Sequence[str] | None) -> bool:
@@ -218,7 +282,9 @@ def parse(argv: Sequence[str] | None) -> Any:
     parser.add_argument("--invocations", type=integer(1), default=20, help="timed invocations per run")
     parser.add_argument("--records-per-event", type=integer(1, 5000), default=100, help="records per envelope")
     parser.add_argument("--events-per-delivery", type=integer(1, 1000), default=10, help="events per invocation")
-    parser.add_argument("--rounds", type=integer(1, 50), default=3, help="timed runs per side, interleaved")
+    parser.add_argument(
+        "--rounds", type=integer(1, 50), default=3, help="fresh pairs of processes, one after the other"
+    )
     parser.add_argument("--seed", type=integer(0), default=17, help="the generator's seed")
     parser.add_argument("--no-split", action="store_true", help="skip the instrumented run that splits the time")
     parser.add_argument(
@@ -287,18 +353,9 @@ def measure(
     runs: dict[str, list[Run]] = {"baseline": [], "current": []}
     try:
         for k in range(args.rounds):
-            # A B, then B A: neither side always goes first in a round.
-            for side in ("baseline", "current") if k % 2 == 0 else ("current", "baseline"):
-                out = folder / f"{side}-{k}.json"
-                runs[side].append(run_side(side, trees[side], files[side], len(work.warm), args, out, False))
-        splits = (
-            {}
-            if args.no_split
-            else {
-                side: run_side(side, tree, files[side], len(work.warm), args, folder / f"{side}-split.json", True)
-                for side, tree in trees.items()
-            }
-        )
+            for side, run in run_round(k, trees, files, len(work.warm), args, folder / f"round-{k}", False).items():
+                runs[side].append(run)
+        splits = {} if args.no_split else run_round(0, trees, files, len(work.warm), args, folder / "split", True)
     except RuntimeError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
@@ -354,8 +411,9 @@ def report(
         f"{distinct['merchant_id']:.2f} merchants per transaction within one)"
     )
     print(
-        f"each run: a fresh process of {Path(sys.executable).name} {sys.version.split()[0]} in one tree, "
-        "ScoreTransactions in the venv's azure-functions-runtime (the same engine for both), account states "
+        f"each round: a fresh process of {Path(sys.executable).name} {sys.version.split()[0]} per tree, the two "
+        "taking turns invocation by invocation; ScoreTransactions in the venv's azure-functions-runtime (the same "
+        "engine for both), account states "
         f"in memory, OMP/OpenBLAS/MKL threads 1; merchant risk on the current side: {merchants:,} merchants with "
         "full label states (its records carry merchant_id; the baseline's do not, as its contract had no such field)"
     )
@@ -394,7 +452,7 @@ def report(
     end = os.getloadavg()
     print(
         f"(benchmark took {time.perf_counter() - started:.0f} s; load average at the end {end[0]:.2f} {end[1]:.2f} "
-        f"{end[2]:.2f}: other work on this machine slows both sides, interleaving spreads it over both)"
+        f"{end[2]:.2f}: other work on this machine slows both sides; taking turns spreads it over both)"
     )
 
 

@@ -12,7 +12,11 @@ times are not compared.
 
 The records come as JSON Lines: the first `--warm` are played untimed (they fill the account
 states), the rest are timed. Each event body is built from the lines' own bytes, so both trees
-score byte-identical events when given the same file. The answer is one JSON file (`--out`).
+score byte-identical events when given the same file. The timed invocations run in lockstep with
+the other side's process: this one says `ready` on stdout after the warm-up, then runs one
+invocation per `go` line on stdin and answers `ok`, so the parent can alternate the two sides
+invocation by invocation while the waiting one sits idle (anything the app prints goes to stderr).
+The figures are one JSON file (`--out`), written after the last invocation.
 """
 
 from __future__ import annotations
@@ -137,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--split", action="store_true", help="time the steps inside each invocation")
     args = p.parse_args(argv)
 
+    protocol, sys.stdout = sys.stdout, sys.stderr
     tree = args.tree.resolve()
     os.chdir(tree)
     sys.path.insert(0, str(tree))
@@ -180,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     warm_seconds = time.perf_counter() - warm_seconds
     merchants = fill_merchants([orjson.loads(line) for line in lines[args.warm :]]) if args.merchants else 0
     gc.collect()  # the warm-up's garbage is not the timed part's
+    protocol.write("ready\n")
+    protocol.flush()
 
     seconds: list[float] = []
     sizes: list[int] = []
@@ -189,6 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     timing: AbstractContextManager[list[str]] = split(steps) if args.split else nullcontext([])
     with timing as found:
         for wire, ids in deliveries(timed_events):
+            if sys.stdin.readline().strip() != "go":
+                raise RuntimeError("stdin closed before the last timed invocation")
             started = time.perf_counter()
             answer = engine.invoke_bytes(wire)
             seconds.append(time.perf_counter() - started)
@@ -200,6 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for key in ("account_history", "merchant_history"):
                     if key in doc:
                         histories[f"{key}={doc[key]}"] += 1
+            protocol.write("ok\n")
+            protocol.flush()
 
     # The check that this process saw one tree only: every module of the app's packages came from it.
     files = {name: getattr(module, "__file__", None) for name, module in list(sys.modules.items())}
