@@ -6,12 +6,15 @@ BEHAVIOUR_STATE, LABEL_STORE and MERCHANT_STATE all `cosmos`, as on Azure. The r
 payment is `merchants.replay` over the labels the container holds (the training definition), so
 serving and training agree; a redelivered batch, a batch scored after a restart on another
 partition, and one scored again after labels arrived late all give the very same features and
-scores.
+scores. An aggregation that fails partway, its process restarted, is finished by the next run: the
+states end as an uninterrupted run leaves them, and scoring still equals the replay.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import threading
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +26,7 @@ from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
 import functions.labels as labels_function
 from devhost.cosmos_store import PROFILES, CosmosStore
 from devhost.host_messages import eventhub_input
-from devhost.worker import Worker
+from devhost.worker import Worker, WorkerError
 from shared import caches
 from shared.behaviour import merchant_store, merchants
 from shared.contract import timestamps
@@ -120,6 +123,31 @@ def _reference(labels: ContainerProxy, records: list[dict[str, Any]]) -> np.ndar
     )
 
 
+def _documents(container: ContainerProxy) -> dict[str, dict[str, Any]]:
+    """A container's documents by id, without the system fields Cosmos DB adds (`_etag`, `_ts`, `_rid`...)."""
+    return {d["id"]: {k: v for k, v in d.items() if not k.startswith("_")} for d in container.read_all_items()}
+
+
+def _count_writes(monkeypatch: pytest.MonkeyPatch, fail_after: int | None = None) -> list[str]:
+    """The merchants whose states the store writes from now on, in order; with `fail_after`, that many
+    writes go through and every later one fails as the store does when the SDK gives up (an outage mid-run)."""
+    real = merchant_store.CosmosMerchantStore.write
+    written: list[str] = []
+    lock = threading.Lock()
+
+    def write(
+        store: merchant_store.CosmosMerchantStore, merchant_id: str, state: Mapping[str, Any], version: Any, now: str
+    ) -> bool:
+        with lock:  # the aggregation writes a day's merchants on several threads
+            if fail_after is not None and len(written) >= fail_after:
+                raise merchant_store.MerchantStateWriteError(f"writing {merchant_id!r} failed: ServiceResponseError")
+            written.append(merchant_id)
+        return real(store, merchant_id, state, version, now)
+
+    monkeypatch.setattr(merchant_store.CosmosMerchantStore, "write", write)
+    return written
+
+
 def _risk(docs: dict[str, dict[str, Any]], records: list[dict[str, Any]]) -> np.ndarray:
     return np.asarray([[docs[r["id"]]["behaviour"][f] for f in merchants.FEATURES] for r in records])
 
@@ -188,3 +216,71 @@ def test_flagged_payments_at_a_risky_merchant_say_so_in_words(
     assert not {r["field"] for r in reasons} & {"income", "credit", "marital_status", "children"}
     merchant_texts = [r["text"] for r in reasons if r["field"].startswith("merchant_")]
     assert any("confirmed fraud" in text and "days up to 7 days ago" in text for text in merchant_texts)
+
+
+@pytest.mark.parametrize("budget", [pytest.param(1, id="first-write"), pytest.param(8, id="mid-day")])
+def test_an_aggregation_that_fails_partway_is_finished_by_the_next_run_after_a_restart(
+    functions_worker: Worker,
+    on_cosmos: ContainerProxy,
+    cosmos_client: CosmosClient,
+    cosmos_sink: CosmosStore,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    budget: int,
+) -> None:
+    """A run whose writes fail after `budget` merchant states fails its invocation and leaves whole days
+    behind its progress and a part of the next; after a restart the next run ends exactly where an
+    uninterrupted one does, and payments score as the training replay."""
+    for index, back in enumerate(range(30, 19, -2)):
+        day = TODAY - timedelta(days=back)
+        _post_labels(functions_worker, monkeypatch, day, _labels_for(day, index))
+    monkeypatch.setattr(labels_function, "utc_now", lambda: TODAY)
+    database = cosmos_client.get_database_client(cosmos_sink.database_name)
+    uninterrupted = database.create_container_if_not_exists(
+        "merchants-uninterrupted", partition_key=PartitionKey(merchant_store.PARTITION_KEY)
+    )
+    with monkeypatch.context() as elsewhere:
+        elsewhere.setenv("COSMOS_MERCHANTS_CONTAINER", uninterrupted.id)
+        caches.reset("settings", "merchant store")
+        timer(functions_worker, "AggregateLabels")
+    caches.reset("settings", "merchant store")
+    reference = _documents(uninterrupted)
+    full = {i: d["state"] for i, d in reference.items() if i != merchant_store.PROGRESS_ID}
+    assert sorted(full) == sorted(merchant_store.document_id(m) for m in MERCHANTS)
+    total = sum(len(s["day"]) for s in full.values())  # a run writes a merchant's state per known day
+    assert budget < total
+
+    merchants_container = database.get_container_client("merchants")
+    with monkeypatch.context() as outage:
+        written = _count_writes(outage, fail_after=budget)
+        with pytest.raises(WorkerError, match="MerchantStateWriteError"):
+            timer(functions_worker, "AggregateLabels")
+    assert len(written) == budget
+    partial = _documents(merchants_container)
+    through = partial[merchant_store.PROGRESS_ID]["through"]
+    assert through < reference[merchant_store.PROGRESS_ID]["through"]
+    states = {i: d["state"] for i, d in partial.items() if i != merchant_store.PROGRESS_ID}
+    assert sum(len(s["day"]) for s in states.values()) == budget  # one known day set per write that went through
+    for doc_id, state in full.items():
+        kept = len(states[doc_id]["day"]) if doc_id in states else 0
+        assert kept >= sum(1 for d in state["day"] if d <= through)  # every day up to the progress is applied
+        assert all(d <= through + 1 for d in state["day"][:kept])  # nothing past the day that failed
+        if kept:
+            prefix = {"day": state["day"][:kept], "n": state["n"][:kept], "fraud": state["fraud"][:kept]}
+            assert states[doc_id] == {**state, **prefix, "through": prefix["day"][-1]}
+
+    caches.reset_all()  # a restart: the next run is a fresh process, its writes working again
+    caplog.clear()
+    with monkeypatch.context() as counted, caplog.at_level(logging.INFO, logger="shared.labels.aggregate"):
+        resumed = _count_writes(counted)
+        timer(functions_worker, "AggregateLabels")
+    applied = [r.getMessage() for r in caplog.records if r.getMessage().startswith("applied known day")]
+    assert applied
+    assert applied[0].startswith(f"applied known day {through + 1}:")  # on from the progress, not from scratch
+    assert len(resumed) == total - budget  # the states set before the failure are read and left as they are
+    assert _documents(merchants_container) == reference
+
+    records = _payments()
+    scored = _score(functions_worker, records)
+    assert {d["merchant_history"] for d in scored.values()} == {"read"}
+    np.testing.assert_array_equal(_risk(scored, records), _reference(on_cosmos, records))
