@@ -47,9 +47,13 @@ class Settings:
     delay_days: int = 7
     test_days: int = 7
     jobs: int = 2
+    seeds: int = 5
+    """Simulations `seeds.run` measures, seeds `seed` to `seed + seeds - 1`; `run` measures `seed` alone."""
 
     def check(self) -> None:
-        """Raise `ValueError` unless the three periods fit inside the simulated days."""
+        """Raise `ValueError` unless there is a simulation to run and the three periods fit inside its days."""
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be at least 1, got {self.seeds}")
         first = (self.train_start - simulator.START.date()).days
         last = first + self.train_days + self.delay_days + self.test_days
         if first < 0 or last > self.days:

@@ -7,31 +7,32 @@ import pytest
 
 from model.benchmark import measure
 from model.training import protocol
-from tests.model.benchmark.conftest import SMALL, StandIn
+from tests.model.benchmark.conftest import SMALL, Call
 
 pytestmark = pytest.mark.unit
 
 
-def test_the_recipe_gets_the_split_and_no_ground_truth(measured: tuple[measure.Result, StandIn]) -> None:
+def test_the_recipe_gets_the_split_and_no_ground_truth(measured: tuple[measure.Result, Call]) -> None:
     """Our recipe sees labels and when they were known, not the scenario or episode; train rows precede the test."""
-    _, stand_in = measured
-    assert {"is_fraud", "known_ms", "account_id", "merchant_id", "t_ms"} <= stand_in.given.keys()
-    assert not {"typology", "episode"} & stand_in.given.keys()
-    t_ms = stand_in.given["t_ms"]
-    assert t_ms[stand_in.train].max() + 7 * protocol.DAY_MS < t_ms[stand_in.test].min()
+    _, call = measured
+    assert call.seed == SMALL.seed
+    assert {"is_fraud", "known_ms", "account_id", "merchant_id", "t_ms"} <= call.given.keys()
+    assert not {"typology", "episode"} & call.given.keys()
+    t_ms = call.given["t_ms"]
+    assert t_ms[call.train].max() + 7 * protocol.DAY_MS < t_ms[call.test].min()
 
 
-def test_every_model_is_measured_on_the_same_rows(measured: tuple[measure.Result, StandIn]) -> None:
+def test_every_model_is_measured_on_the_same_rows(measured: tuple[measure.Result, Call]) -> None:
     """Three baselines and ours, each with the protocol's figures; ours equal the protocol applied to its scores."""
-    result, stand_in = measured
+    result, call = measured
     assert [m.key for m in result.models] == ["logistic_regression", "random_forest", "xgboost", "ours"]
     assert {m.metrics.n for m in result.models} == {result.test[0]}
-    cols = stand_in.given
+    cols = call.given
     start = measure._ms(SMALL.train_start)
-    days = (cols["t_ms"][stand_in.test] - start) // protocol.DAY_MS
-    expected = protocol.metrics(stand_in.scores, cols["is_fraud"][stand_in.test], cols["account"][stand_in.test], days)
+    days = (cols["t_ms"][call.test] - start) // protocol.DAY_MS
+    expected = protocol.metrics(call.scores, cols["is_fraud"][call.test], cols["account"][call.test], days)
     assert result.models[-1].metrics == expected
-    assert result.train[0] == stand_in.train.size
+    assert result.train[0] == call.train.size
     assert result.test[0] <= result.test_before_drop
     assert all(m.at_prevalence is not None for m in result.models)
 
@@ -42,6 +43,12 @@ def test_a_recipe_must_return_probabilities() -> None:
         measure._checked(np.array([0.2, 1.5]), 2)
     with pytest.raises(ValueError, match="probabilities"):
         measure._checked(np.array([0.2]), 2)
+
+
+def test_there_must_be_a_seed() -> None:
+    """Fewer than one simulation is refused before anything runs."""
+    with pytest.raises(ValueError, match="seeds must be at least 1, got 0"):
+        measure.Settings(seeds=0).check()
 
 
 def test_periods_must_fit_in_the_simulation() -> None:
