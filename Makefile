@@ -76,6 +76,7 @@ bench: $(PY_STAMP) $(NODE_STAMP)
 	$(PY) -m benchmarks.bench_envelopes
 	$(PY) -m benchmarks.bench_state
 	$(PY) -m benchmarks.bench_memory
+	$(PY) -m benchmarks.bench_since
 
 # Sustained events/s and enqueue→stored latency of the local pipeline, embedded store.
 bench-pipeline: $(PY_STAMP)
