@@ -25,7 +25,7 @@ pure function of what was known when (`shared/behaviour/merchants.py`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -55,6 +55,8 @@ _SHOWN_KEY: Final = 64
 
 LABEL_CONFLICT: Final = "label_conflict"
 TOO_EARLY: Final = "too_early"
+KNOWN_LATER: Final = "known_later"
+"""An imported label's `known_at` is after the import (`intake.record_history`)."""
 
 
 class InvalidLabelError(ValueError):
@@ -191,17 +193,45 @@ def known_day(label: Label, recorded_ms: int) -> int:
 def document(label: Label, recorded: datetime) -> dict[str, Any]:
     """The `labels` document: id and partition key are the transaction id."""
     recorded_at = utc_iso(recorded)
+    return _document(label, recorded_at, known_day(label, timestamps.parse_ms(recorded_at)))
+
+
+def _document(label: Label, recorded_at: str, day: int) -> dict[str, Any]:
     return {
         "id": label.transaction_id,
         TRANSACTION_ID_FIELD: label.transaction_id,
         FRAUD_FIELD: label.fraud,
         KNOWN_AT_FIELD: label.known_at,
         "recorded_at": recorded_at,
-        "known_day": known_day(label, timestamps.parse_ms(recorded_at)),
+        "known_day": day,
         MERCHANT_FIELD: label.merchant_id,
         ACCOUNT_FIELD: label.account_id,
         SOURCE_FIELD: label.source,
     }
+
+
+def history_document_at(recorded: datetime) -> Callable[[Label], dict[str, Any]]:
+    """The `labels` document of a label imported as history at `recorded`: known on its own `known_at`'s day.
+
+    The same document as `document`, except `known_day` (not moved to the recording's day) and
+    `imported: true`, so anyone reading the container can tell the labels that reached back.
+    """
+    recorded_at = utc_iso(recorded)
+
+    def build(label: Label) -> dict[str, Any]:
+        # `days.day_number` in integers (one label at a time, NumPy's call would cost more than the rest).
+        doc = _document(label, recorded_at, label.known_ms // days.DAY_MS + days.DAY_OFFSET)
+        doc["imported"] = True
+        return doc
+
+    return build
+
+
+def known_later(label: Label) -> c.Rejection:
+    """The rejection of an imported label known after the import: history only holds what is known already."""
+    return c.Rejection(
+        KNOWN_AT_FIELD, KNOWN_LATER, f"{label.known_at} is after the import's clock; send it to POST /api/labels"
+    )
 
 
 def conflict(stored_fraud: object) -> c.Rejection:

@@ -12,7 +12,7 @@ the outcome does not depend on which write the store happened to take first.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -79,18 +79,62 @@ def record(
         result.rejected_documents.append(doc)
 
     labels: dict[int, contract.Label] = {}
-    first_of: dict[str, int] = {}
     for index, raw in enumerate(records):
+        try:
+            labels[index] = contract.validate(raw, now_ms, max_early_ms)
+        except contract.InvalidLabelError as exc:
+            reject(index, exc.rejection)
+    _store(labels, store, lambda label: contract.document(label, now), result, reject)
+    return result
+
+
+def record_history(
+    records: Sequence[Any], store: LabelStore, now: datetime, max_early_ms: int, first_index: int = 0
+) -> Result:
+    """Judge and store labels of the past (an operator's import): each known from its own `known_at`.
+
+    Judged as `record` judges a request's labels (`contract.validate`, the same settings), plus one
+    rule of the import's own: `known_at` must not be after `now`, since a known day still to come is
+    what the HTTP path is for. Stored with the same create-once semantics, so importing a file twice
+    stores each label once. Unlike `record`, a label's known day is its `known_at`'s, not the
+    recording's: it reaches back into past days, which is only safe before any payment of those
+    days was scored (tools/import_labels.py says when). Indexes in the result start at
+    `first_index` (a file's line numbers); nothing goes to a `rejected` container.
+    """
+    now_ms = timestamps.parse_ms(utc_iso(now))
+    result = Result()
+
+    def reject(index: int, rejection: c.Rejection) -> None:
+        result.rejected.append((index, rejection))
+
+    labels: dict[int, contract.Label] = {}
+    for index, raw in enumerate(records, start=first_index):
         try:
             label = contract.validate(raw, now_ms, max_early_ms)
         except contract.InvalidLabelError as exc:
             reject(index, exc.rejection)
             continue
+        if label.known_ms > now_ms:
+            reject(index, contract.known_later(label))
+            continue
         labels[index] = label
-        first_of.setdefault(label.transaction_id, index)
+    _store(labels, store, contract.history_document_at(now), result, reject)
+    return result
 
+
+def _store(
+    labels: Mapping[int, contract.Label],
+    store: LabelStore,
+    document: Callable[[contract.Label], dict[str, Any]],
+    result: Result,
+    reject: Callable[[int, c.Rejection], None],
+) -> None:
+    """Create the valid labels once per transaction and account for each (repeats judged against the first)."""
+    first_of: dict[str, int] = {}
+    for index, label in labels.items():
+        first_of.setdefault(label.transaction_id, index)
     firsts = sorted(first_of.values())
-    written = dict(zip(firsts, store.create([contract.document(labels[i], now) for i in firsts]), strict=True))
+    written = dict(zip(firsts, store.create([document(labels[i]) for i in firsts]), strict=True))
     for index, label in labels.items():
         first = first_of[label.transaction_id]
         outcome = written[index] if index == first else _outcome_of_repeat(written[first], label.fraud)
@@ -103,4 +147,3 @@ def record(
         else:
             result.unconfirmed.append(index)
     result.rejected.sort(key=lambda pair: pair[0])
-    return result

@@ -117,6 +117,8 @@ class MemoryLabelStore:
 
     def __init__(self) -> None:
         self._labels: dict[str, str] = {}
+        self._by_day: dict[object, list[str]] = {}
+        """Ids by `known_day`, so a day's read loads that day's labels, not every label (an import holds months)."""
         self._lock = threading.Lock()
 
     def create(self, documents: Sequence[Mapping[str, Any]]) -> list[Written]:
@@ -126,6 +128,7 @@ class MemoryLabelStore:
                 text = self._labels.get(doc["id"])
                 if text is None:
                     self._labels[doc["id"]] = orjson.dumps(dict(doc)).decode()
+                    self._by_day.setdefault(doc.get("known_day"), []).append(doc["id"])
                     out.append(Written(Outcome.STORED, doc["fraud"]))
                     continue
                 stored = orjson.loads(text).get("fraud")
@@ -135,7 +138,7 @@ class MemoryLabelStore:
 
     def known_on(self, known_day: int) -> list[tuple[str, bool]]:
         with self._lock:
-            texts = list(self._labels.values())
+            texts = [self._labels[i] for i in self._by_day.get(known_day, ())]
         rows = [doc for doc in map(orjson.loads, texts) if doc.get("known_day") == known_day]
         return _usable_rows([r for r in rows if isinstance(r.get("merchant_id"), str)], known_day)
 
