@@ -14,7 +14,9 @@ a race is read again and re-applied, and a day applied twice changes nothing.
 
 A stored state is untrusted input: `merchants.usable_state` checks it where it is loaded; an
 unusable one reads as no state (counted, warned about at most once a minute) and is replaced by
-the aggregation's next write for that merchant.
+the aggregation's next write for that merchant. Scoring's reads keep each checked state, with its
+arrays, for as long as its document's version holds (`CheckedStates`): checked once per version,
+not once per batch.
 
 MERCHANT_STATE = cosmos | memory | off chooses the store (unset: as BEHAVIOUR_STATE); `off`
 (`get_merchant_store()` is None) scores every merchant as unlabelled and keeps the aggregation idle.
@@ -25,9 +27,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from itertools import count
 from typing import Any, Final, Protocol
 
@@ -48,6 +51,8 @@ READ_CHUNK: Final = 500
 """Merchants per `read_items` call (one query per physical partition; bounded as in `store.READ_CHUNK`)."""
 MEMORY_MERCHANTS: Final = 1_000_000
 """Merchants the memory store keeps; a state holds at most `merchants.KEEP_DAYS` days (~2 KB)."""
+CHECKED_STATES: Final = 10_000
+"""Checked states a store keeps for scoring (`CheckedStates`): about 6 KB each at `merchants.KEEP_DAYS` days."""
 
 
 class MerchantStateUnavailableError(RuntimeError):
@@ -128,6 +133,50 @@ def _usable(merchant_id: str, raw: object) -> dict[str, Any] | None:
     return state
 
 
+class CheckedStates:
+    """Scoring's usable states, checked and converted once per merchant and document version.
+
+    A merchant's state changes at most once per aggregation run (hourly), while every batch that
+    pays at the merchant reads it: checking a 92-day state and turning its lists into arrays took
+    most of merchant risk's cost per batch. The version (the document's `_etag`, the memory store's
+    counter) says whether the state read is still the one checked; a newer version is checked
+    again. The least recently read merchants are dropped past `size`; unusable states are never
+    kept, so each read of one is counted as before.
+    """
+
+    def __init__(self, size: int = CHECKED_STATES) -> None:
+        self._items: OrderedDict[str, tuple[Any, merchants.CheckedState]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, merchant_id: str, version: Any, load: Callable[[], object]) -> merchants.CheckedState | None:
+        """The merchant's checked state at `version`; `load()` gives the raw stored state when it is not kept."""
+        with self._lock:
+            kept = self._items.get(merchant_id)
+            if kept is not None and version is not None and kept[0] == version:
+                self._items.move_to_end(merchant_id)
+                return kept[1]
+        state = _usable(merchant_id, load())
+        if state is None:
+            return None
+        checked = merchants.CheckedState(state)
+        if version is not None:
+            with self._lock:
+                self._items[merchant_id] = (version, checked)
+                self._items.move_to_end(merchant_id)
+                while len(self._items) > self._size:
+                    self._items.popitem(last=False)
+        return checked
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def _state_in(text: str) -> object:
+    doc = orjson.loads(text)
+    return doc.get(STATE_FIELD) if isinstance(doc, dict) else None
+
+
 def _through(raw: Mapping[str, Any] | None) -> int | None:
     value = None if raw is None else raw.get("through")
     # An unusable progress restarts from the first-run day: re-applying days is harmless.
@@ -164,6 +213,7 @@ class MemoryMerchantStore:
         self._max = max_merchants
         self._versions = count(1)
         self._lock = threading.Lock()
+        self.checked = CheckedStates()
 
     def _get(self, doc_id: str) -> tuple[int, dict[str, Any]] | None:
         with self._lock:
@@ -182,7 +232,15 @@ class MemoryMerchantStore:
         return True
 
     def read(self, merchant_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        return {m: v.state for m, v in self.read_versioned(merchant_ids).items() if v.state is not None}
+        out: dict[str, dict[str, Any]] = {}
+        for merchant in merchant_ids:
+            with self._lock:
+                entry = self._docs.get(document_id(merchant))
+            if entry is not None:
+                state = self.checked.get(merchant, entry[0], partial(_state_in, entry[1]))
+                if state is not None:
+                    out[merchant] = state
+        return out
 
     def read_versioned(self, merchant_ids: Sequence[str]) -> dict[str, Versioned]:
         out: dict[str, Versioned] = {}
@@ -217,27 +275,41 @@ class CosmosMerchantStore:
 
     def __init__(self, container: Any) -> None:
         self._container = container
+        self.checked = CheckedStates()
 
     def read(self, merchant_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        return {m: v.state for m, v in self.read_versioned(merchant_ids).items() if v.state is not None}
+        out: dict[str, dict[str, Any]] = {}
+        for merchant, item in self._items(merchant_ids):
+            state = self.checked.get(merchant, item.get("_etag"), partial(item.get, STATE_FIELD))
+            if state is not None:
+                out[merchant] = state
+        return out
 
     def read_versioned(self, merchant_ids: Sequence[str]) -> dict[str, Versioned]:
+        out = {m: Versioned(None) for m in dict.fromkeys(merchant_ids)}
+        for merchant, item in self._items(merchant_ids):
+            out[merchant] = Versioned(_usable(merchant, item.get(STATE_FIELD)), item.get("_etag"))
+        return out
+
+    def _items(self, merchant_ids: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
+        """(merchant, stored document) of those asked that have one, read in chunks of `READ_CHUNK`."""
         from azure.core.exceptions import AzureError
 
         unique = list(dict.fromkeys(merchant_ids))
-        out = {m: Versioned(None) for m in unique}
+        asked = set(unique)
+        found: list[tuple[str, dict[str, Any]]] = []
         try:
             for start in range(0, len(unique), READ_CHUNK):
                 ids = [document_id(m) for m in unique[start : start + READ_CHUNK]]
                 for item in self._container.read_items([(i, i) for i in ids]):
                     merchant = str(item.get("id", ""))[len(DOCUMENT_PREFIX) :]
-                    if merchant in out:
-                        out[merchant] = Versioned(_usable(merchant, item.get(STATE_FIELD)), item.get("_etag"))
+                    if merchant in asked:
+                        found.append((merchant, item))
         except (AzureError, OSError) as exc:  # HTTP errors past the SDK's retries, refused connections, TLS
             raise MerchantStateUnavailableError(
                 f"reading {len(unique)} merchant states failed: {type(exc).__name__}"
             ) from exc
-        return out
+        return found
 
     def _put_if(self, doc: dict[str, Any], version: Any) -> bool:
         from azure.core import MatchConditions

@@ -111,6 +111,8 @@ def replay(
 
 def usable_state(raw: object) -> dict[str, Any] | None:
     """A stored merchant state if it has this version's shape and sane values; None otherwise (no labels known)."""
+    if isinstance(raw, CheckedState):
+        return raw  # checked when it was built
     if type(raw) is not dict or raw.get("v") != STATE_VERSION:
         return None
     columns = [raw.get(name) for name in STATE_FIELDS]
@@ -134,30 +136,51 @@ def usable_state(raw: object) -> dict[str, Any] | None:
     return raw
 
 
+class CheckedState(dict[str, Any]):
+    """A usable state (`usable_state` passed) with its day columns as int64 arrays, built once.
+
+    Scoring reads the same merchants batch after batch while their states change at most once an
+    aggregation run: the stores keep these per merchant and document version (`merchant_store`), so
+    a state is checked and converted once per version rather than once per batch. Equal to the state
+    it holds, as a dict; shared between batches, so never to be modified.
+    """
+
+    __slots__ = ("columns",)
+
+    def __init__(self, state: Mapping[str, Any]) -> None:
+        super().__init__(state)
+        self.columns = _columns(state)
+
+
+def _columns(state: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _int64(state["day"]), _int64(state["n"]), _int64(state["fraud"])
+
+
 def features_from_states(
     merchant_ids: Sequence[str | None], t_ms: np.ndarray, states: Mapping[str, Mapping[str, Any]], delay_days: int
 ) -> np.ndarray:
-    """`FEATURES` of a batch's payments from their merchants' states (a merchant without one: nothing known)."""
+    """`FEATURES` of a batch's payments from their merchants' states (a merchant without one: nothing known).
+
+    States are usable ones (`usable_state`), as dicts or as the stores' `CheckedState`s.
+    """
     codes, merchants = merchant_codes(merchant_ids)
-    day: list[int] = []
-    n: list[int] = []
-    fraud: list[int] = []
-    lengths: list[int] = []
-    for merchant in merchants:
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    owners: list[int] = []
+    for code, merchant in enumerate(merchants):
         state = states.get(merchant)
-        if not state or not state["day"]:
-            lengths.append(0)
+        if not state:
             continue
-        day += state["day"]
-        n += state["n"]
-        fraud += state["fraud"]
-        lengths.append(len(state["day"]))
-    if not day:
+        columns = state.columns if isinstance(state, CheckedState) else _columns(state)
+        if columns[0].size:
+            parts.append(columns)
+            owners.append(code)
+    if not parts:
         return np.zeros((len(merchant_ids), len(FEATURES)), dtype=np.float64)
-    owner = np.repeat(np.arange(len(merchants), dtype=np.int64), lengths)
-    key = _int64(day) + owner * (1 << 22)
+    day, n, fraud = (np.concatenate([part[k] for part in parts]) for k in range(3))
+    owner = np.repeat(np.asarray(owners, dtype=np.int64), [part[0].size for part in parts])
+    key = day + owner * (1 << 22)
     # States are per merchant with ascending days, and codes ascend: the keys are sorted.
-    totals = days.DayTotals.sorted(key, _int64(n), _int64(fraud))
+    totals = days.DayTotals.sorted(key, n, fraud)
     return from_totals(totals, codes, np.asarray(t_ms, dtype=np.int64), delay_days)
 
 

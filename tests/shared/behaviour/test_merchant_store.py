@@ -9,6 +9,7 @@ import pytest
 from shared import caches
 from shared.behaviour import merchant_store, merchants
 from shared.behaviour.merchant_store import (
+    CheckedStates,
     MemoryMerchantStore,
     MerchantStateUnavailableError,
     MerchantStateWriteError,
@@ -37,6 +38,46 @@ def test_read_returns_only_usable_states() -> None:
     assert store.read(["m-1", "m-2", "m-3", "m-4"]) == {"m-1": state(100)}
     assert merchant_store.unusable_states.total == before + 2
     assert store.read([]) == {}
+
+
+def test_scoring_checks_a_state_once_per_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading a merchant again checks nothing again until its state is written; the newer one is then read."""
+    store = MemoryMerchantStore()
+    assert store.write("m-1", state(100), None, NOW)
+    checks: list[object] = []
+    real = merchants.usable_state
+
+    def counted(raw: object) -> dict[str, Any] | None:
+        checks.append(raw)
+        return real(raw)
+
+    monkeypatch.setattr(merchants, "usable_state", counted)
+    first = store.read(["m-1"])
+    assert store.read(["m-1"])["m-1"] is first["m-1"]
+    assert len(checks) == 1
+    assert store.write("m-1", state(101), store.read_versioned(["m-1"])["m-1"].version, NOW)
+    assert store.read(["m-1"]) == {"m-1": state(101)}
+    assert isinstance(store.read(["m-1"])["m-1"], merchants.CheckedState)
+
+
+def test_checked_states_keep_the_most_recently_read() -> None:
+    """Past its size the least recently read merchant goes; an unknown version is never kept."""
+    checked = CheckedStates(size=2)
+    for merchant in ("m-1", "m-2", "m-1", "m-3"):
+        assert checked.get(merchant, 7, lambda: state(100)) == state(100)
+    assert len(checked) == 2
+    loads: list[str] = []
+
+    def load(merchant: str) -> dict[str, Any]:
+        loads.append(merchant)
+        return state(100)
+
+    checked.get("m-1", 7, lambda: load("m-1"))  # kept: read last but one
+    checked.get("m-2", 7, lambda: load("m-2"))  # dropped
+    checked.get("m-4", None, lambda: load("m-4"))
+    checked.get("m-4", None, lambda: load("m-4"))
+    assert loads == ["m-2", "m-4", "m-4"]
+    assert checked.get("m-5", 1, lambda: {"v": 99}) is None
 
 
 def test_writes_are_conditional_on_the_version_read() -> None:

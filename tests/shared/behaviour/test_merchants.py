@@ -69,6 +69,8 @@ def test_serving_from_states_equals_training_replay_bit_for_bit() -> None:
             assert merchants.usable_state(state) is not None
         served = merchants.features_from_states(list(pay_m), pay_t, states, delay)
         np.testing.assert_array_equal(served, trained)
+        checked = {m: merchants.CheckedState(state) for m, state in states.items()}  # as the stores keep them
+        np.testing.assert_array_equal(merchants.features_from_states(list(pay_m), pay_t, checked, delay), trained)
 
 
 def test_setting_a_day_twice_changes_nothing() -> None:
