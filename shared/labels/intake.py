@@ -12,7 +12,7 @@ the outcome does not depend on which write the store happened to take first.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -88,9 +88,7 @@ def record(
     return result
 
 
-def record_history(
-    records: Sequence[Any], store: LabelStore, now: datetime, max_early_ms: int, first_index: int = 0
-) -> Result:
+def record_history(records: Iterable[tuple[int, Any]], store: LabelStore, now: datetime, max_early_ms: int) -> Result:
     """Judge and store labels of the past (an operator's import): each known from its own `known_at`.
 
     Judged as `record` judges a request's labels (`contract.validate`, the same settings), plus one
@@ -98,8 +96,8 @@ def record_history(
     what the HTTP path is for. Stored with the same create-once semantics, so importing a file twice
     stores each label once. Unlike `record`, a label's known day is its `known_at`'s, not the
     recording's: it reaches back into past days, which is only safe before any payment of those
-    days was scored (tools/import_labels.py says when). Indexes in the result start at
-    `first_index` (a file's line numbers); nothing goes to a `rejected` container.
+    days was scored (tools/import_labels.py says when). Each record comes with its index (a file's
+    line number), which the result uses; nothing goes to a `rejected` container.
     """
     now_ms = timestamps.parse_ms(utc_iso(now))
     result = Result()
@@ -108,7 +106,7 @@ def record_history(
         result.rejected.append((index, rejection))
 
     labels: dict[int, contract.Label] = {}
-    for index, raw in enumerate(records, start=first_index):
+    for index, raw in records:
         try:
             label = contract.validate(raw, now_ms, max_early_ms)
         except contract.InvalidLabelError as exc:
