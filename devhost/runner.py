@@ -23,7 +23,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -37,6 +37,9 @@ from devhost.worker import WorkerError, worker
 from devhost.writes import ProcessWrites, Store, ThreadWrites, Writes
 from shared import caches
 from shared.generation import sender as event_sender
+
+if TYPE_CHECKING:
+    from devhost.label_history import History
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +106,23 @@ class RunOptions:
     states live in the worker process)."""
 
 
+def _merchant_frauds_explain(doc: Mapping[str, Any]) -> bool:
+    """Whether a top-three reason is a merchant window holding confirmed frauds.
+
+    Not any merchant reason: "no confirmed outcomes at this merchant" is one too, and explains
+    flags even with no label history at all.
+    """
+    features = doc.get("behaviour") or {}
+    for reason in doc.get("reasons", ()):
+        name = str(reason.get("field", ""))
+        if name.startswith("merchant_"):
+            window = name.rsplit("_", 1)[-1]
+            labelled = features.get(f"merchant_labelled_{window}", 0.0)
+            if labelled * features.get(f"merchant_fraud_rate_{window}", 0.0) >= 0.5:
+                return True
+    return False
+
+
 class LocalPipeline:
     """Runs the app's functions end to end against a `Store`, reporting to an optional `Observer`."""
 
@@ -143,6 +163,8 @@ class LocalPipeline:
         self._publish_attempts = 0
         self._publish_retry_at = 0.0
         self._lease = store.lease(LEASE_NAME)
+        self.flagged_for_merchant = 0
+        """Flagged payments explained by confirmed frauds at their merchant (`_merchant_frauds_explain`)."""
 
     def close(self) -> None:
         """Finish outstanding writes and stop the writer; the pipeline cannot run after this."""
@@ -260,6 +282,7 @@ class LocalPipeline:
             if d["is_flagged"]:
                 s.flagged += 1
                 s.true_positives += d["is_fraud"] == 1
+                self.flagged_for_merchant += _merchant_frauds_explain(d)
             s.labelled_fraud += d["is_fraud"] == 1
         reasons = Counter(f"{d['field']}:{d['reason']}" for d in write.rejected)
         s.rejected_reasons.update(reasons)
@@ -353,6 +376,16 @@ class LocalPipeline:
             self.summary.drain_s += time.monotonic() - started
 
     # -- the run ---------------------------------------------------------------------------------
+
+    def label_history(self, days: int) -> History:
+        """Before `run`: `days` of the generator's stream before now, its known labels imported, aggregated once.
+
+        The live run then continues the same stream, so merchant risk has a past to read
+        (devhost/label_history.py says why and how).
+        """
+        from devhost import label_history
+
+        return label_history.load(self._worker, days)
 
     def warm_up(self) -> None:
         """Load the model before the clock starts, as a warm Functions instance has (an empty batch loads it)."""
