@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 from devhost.demo import keep_serving, parse_args
@@ -58,6 +59,33 @@ def test_piped_demo_runs_through_the_worker_and_exits(tmp_path: Path) -> None:
     key = (tmp_path / "functions-key").read_text().strip()
     assert f"key (x-functions-key header or ?code=): {key}" in result.stdout
     assert (tmp_path / "functions-key").stat().st_mode & 0o077 == 0, "the key file is readable by its owner only"
+
+
+def test_label_history_gives_merchant_risk_to_the_live_run(tmp_path: Path) -> None:
+    """With a few days of label history, scored payments read merchant features and flags cite frauds there."""
+    result = subprocess.run(
+        [sys.executable, "-m", "devhost.demo", "--events", "4000", "--rate", "0", "--port", "0",
+         "--functions-port", "0", "--data-dir", str(tmp_path), "--no-progress", "--label-history-days", "10"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    line = re.search(
+        r"label history: ([\d,]+) labels imported from 10 days .* ([\d,]+) merchants with a state", result.stdout
+    )
+    assert line, result.stdout
+    assert int(line[1].replace(",", "")) > 0
+    assert int(line[2].replace(",", "")) > 0
+    explained = re.search(r"merchant risk: ([\d,]+) of ([\d,]+) flagged payments", result.stdout)
+    assert explained, result.stdout
+    with sqlite3.connect(tmp_path / "pipeline.sqlite") as db:
+        rows = db.execute(
+            "SELECT json_extract(CAST(body AS TEXT), '$.behaviour.merchant_labelled_7d'), "
+            "json_extract(CAST(body AS TEXT), '$.reasons') FROM c_scored"
+        ).fetchall()
+    assert sum(1 for labelled, _ in rows if labelled > 0) > len(rows) // 2
+    reasons = [r["field"] for _, text in rows for r in orjson.loads(text)]
+    assert any(field.startswith("merchant_fraud_rate") for field in reasons)
+    assert int(explained[1].replace(",", "")) > 0
 
 
 README_QUERY = re.compile(r"```sql\n(.*?)```", re.DOTALL)

@@ -37,6 +37,21 @@ BAD: list[tuple[list[str], dict[str, str], str]] = [
     (["--partitions", "0"], {}, "argument --partitions: must be a whole number from 1 to 1,024, got '0'"),
     (["--batch-size", "5000"], {}, "argument --batch-size: must be a whole number from 1 to 4,000, got '5000'"),
     (["--prefetch", "0"], {}, "argument --prefetch: must be a whole number >= 1, got '0'"),
+    (
+        ["--label-history-days", "-1"],
+        {},
+        "argument --label-history-days: must be a whole number from 0 to 92, got '-1'",
+    ),
+    (
+        ["--label-history-days", "93"],
+        {},
+        "argument --label-history-days: must be a whole number from 0 to 92, got '93'",
+    ),
+    (
+        ["--label-history-days", "a month"],
+        {},
+        "argument --label-history-days: must be a whole number from 0 to 92, got 'a month'",
+    ),
     (["--port", "99999"], {}, "argument --port: must be a whole number from 0 to 65,535, got '99999'"),
     (["--functions-port", "-1"], {}, "argument --functions-port: must be a whole number from 0 to 65,535, got '-1'"),
     (["--port", "9000", "--functions-port", "9000"], {}, "--functions-port must differ from --port (both are 9000)"),
