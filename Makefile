@@ -57,7 +57,7 @@ test: setup lint check
 unit: $(PY_STAMP)
 	$(PY) -m pytest -m unit
 
-# Runs model/training/train.py and the independent benchmark (about 5 minutes on 2 cores): the artifact, metadata,
+# Runs model/training/train.py and the independent benchmark over 5 seeds (about 10 minutes on 2 cores): the artifact, metadata,
 # model card (both datasets' tables) and plots land in model/.
 # ARGS passes options through, e.g. `make train ARGS="--data transactions.jsonl"` (JSON Lines or Parquet of labelled
 # contract records) or `make train ARGS="--history-endpoint https://<account>.documents.azure.com:443/"`.
