@@ -172,6 +172,10 @@ def _worker_open(path: Path, partition_keys: Mapping[str, str], parent: int) -> 
     _worker_store = SQLiteStore(path, partition_keys)
 
 
+def _worker_ready() -> bool:
+    return _worker_store is not None
+
+
 def _worker_upsert(container: str, rows: Sequence[Row]) -> float:
     assert _worker_store is not None
     _worker_store.upsert_rows(container, rows)
@@ -200,6 +204,11 @@ class SQLiteWriterProcess:
             initializer=_worker_open,
             initargs=(path, dict(partition_keys), os.getpid()),
         )
+        # Start the writer now and wait until it has opened the file: spawned lazily at the first write,
+        # a stop (Ctrl-C, SIGTERM) arriving while it still read its start-up data from the pipe left it
+        # printing a traceback (EOFError) as the parent closed the pool.
+        if not self._pool.submit(_worker_ready).result(timeout=120):
+            raise RuntimeError(f"the SQLite writer process did not open {path}")
 
     def upsert_rows(self, container: str, rows: Sequence[Row]) -> Future[float]:
         """Write the rows; the future gives the wall-clock time they were committed."""
