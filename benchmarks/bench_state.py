@@ -50,6 +50,7 @@ import numpy as np
 import orjson
 
 from benchmarks.machine import machine
+from benchmarks.since_child import wrap
 from shared.behaviour.features import STATE_LIMIT
 
 WARM_STAMP = "2026-01-01T00:00:00.000Z"
@@ -100,20 +101,6 @@ class Timings:
     """(read RU, write RU, requests) the Cosmos DB store recorded."""
 
 
-def _wrap(owner: Any, name: str, slot: str, into: dict[str, float]) -> Callable[[], None]:
-    original = getattr(owner, name)
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            into[slot] = into.get(slot, 0.0) + time.perf_counter() - started
-
-    setattr(owner, name, wrapper)
-    return lambda: setattr(owner, name, original)
-
-
 @contextmanager
 def instrumented(into: dict[str, float]) -> Iterator[None]:
     """Time the state steps (`STEPS`) while the block runs."""
@@ -123,14 +110,14 @@ def instrumented(into: dict[str, float]) -> Iterator[None]:
     from shared.scoring import account_state, batch
 
     restore = [
-        _wrap(state_store.MemoryStateStore, "read", "reads", into),
-        _wrap(state_store.CosmosStateStore, "read", "reads", into),
-        _wrap(state_store.MemoryStateStore, "write", "writes", into),
-        _wrap(state_store.CosmosStateStore, "write", "writes", into),
-        _wrap(batch, "merchant_features", "merchants", into),
-        _wrap(behaviour, "id_conflicts", "conflicts", into),
-        _wrap(behaviour, "score_batch_features", "features", into),
-        _wrap(state_codec, "encode_many", "encode", into),
+        wrap(state_store.MemoryStateStore, "read", "reads", into),
+        wrap(state_store.CosmosStateStore, "read", "reads", into),
+        wrap(state_store.MemoryStateStore, "write", "writes", into),
+        wrap(state_store.CosmosStateStore, "write", "writes", into),
+        wrap(batch, "merchant_features", "merchants", into),
+        wrap(behaviour, "id_conflicts", "conflicts", into),
+        wrap(behaviour, "score_batch_features", "features", into),
+        wrap(state_codec, "encode_many", "encode", into),
     ]
     del merchant_store, account_state
     try:
@@ -150,20 +137,20 @@ def phases(into: dict[str, float]) -> Iterator[None]:
     from shared.scoring.model import FraudModel
 
     restore = [
-        _wrap(engine, "from_incoming_proto", "engine: convert", into),
-        _wrap(engine, "to_outgoing_param_binding", "engine: encode outputs", into),
-        _wrap(batch, "decode", "decode events", into),
-        _wrap(batch, "validate_batch", "validate", into),
-        _wrap(behaviour, "timestamps_ms", "event time", into),
-        _wrap(batch, "event_time_faults", "event time", into),
-        _wrap(batch, "features_with_state", "account state", into),
-        _wrap(batch, "merchant_features", "merchant risk", into),
-        _wrap(batch, "encode", "encode matrix", into),
-        _wrap(FraudModel, "predict_proba", "predict", into),
-        _wrap(batch, "reason_lists", "reasons", into),
-        _wrap(FraudModel, "contributions", "reasons", into),
-        _wrap(batch, "scored_documents", "documents", into),
-        _wrap(batch, "rejected_documents", "documents", into),
+        wrap(engine, "from_incoming_proto", "engine: convert", into),
+        wrap(engine, "to_outgoing_param_binding", "engine: encode outputs", into),
+        wrap(batch, "decode", "decode events", into),
+        wrap(batch, "validate_batch", "validate", into),
+        wrap(behaviour, "timestamps_ms", "event time", into),
+        wrap(batch, "event_time_faults", "event time", into),
+        wrap(batch, "features_with_state", "account state", into),
+        wrap(batch, "merchant_features", "merchant risk", into),
+        wrap(batch, "encode", "encode matrix", into),
+        wrap(FraudModel, "predict_proba", "predict", into),
+        wrap(batch, "reason_lists", "reasons", into),
+        wrap(FraudModel, "contributions", "reasons", into),
+        wrap(batch, "scored_documents", "documents", into),
+        wrap(batch, "rejected_documents", "documents", into),
     ]
     try:
         yield

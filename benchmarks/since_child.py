@@ -76,7 +76,11 @@ def events(lines: Sequence[bytes], per_event: int) -> list[tuple[bytes, datetime
     return out
 
 
-def _wrap(owner: Any, name: str, slot: str, into: dict[str, float]) -> Callable[[], None]:
+def wrap(owner: Any, name: str, slot: str, into: dict[str, float]) -> Callable[[], None]:
+    """Replace `owner.name` by a version that adds its seconds to `into[slot]`; returns what undoes it.
+
+    Standard library only, as this whole file (it runs inside any tree), so `bench_state` uses it too.
+    """
     original = getattr(owner, name)
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -97,7 +101,7 @@ def split(into: dict[str, float]) -> Iterator[list[str]]:
 
     import azure_functions_runtime.handle_event as engine
 
-    restore = [_wrap(engine, name, slot, into) for name, slot in ENGINE_STEPS]
+    restore = [wrap(engine, name, slot, into) for name, slot in ENGINE_STEPS]
     found = []
     for module_name, dotted, slot in PHASES:
         owner: Any = importlib.import_module(module_name)
@@ -105,7 +109,7 @@ def split(into: dict[str, float]) -> Iterator[list[str]]:
         for part in path:
             owner = getattr(owner, part)
         if hasattr(owner, name):
-            restore.append(_wrap(owner, name, slot, into))
+            restore.append(wrap(owner, name, slot, into))
             found.append(slot)
     try:
         yield list(dict.fromkeys(found))
