@@ -230,13 +230,9 @@ def test_unknown_state_version_is_refused(stream: b.Payments) -> None:
 REPLAY_SHA256 = "99d9e015b1187e1a2df4518bf61bb96e60f44eb2db19e83a10904eb614a821f8"
 
 
-def _tied_stream() -> b.Payments:
-    """6,000 payments of 60 accounts in whole seconds (600 ties within an account), a tenth delivered twice."""
-    rng = np.random.default_rng(20)
-    n = 6000
-    accounts = rng.integers(0, 60, n)
-    t = 1_767_225_600_000 + rng.integers(0, 40 * 86_400, n) * 1000
-    columns = {
+def _payment_fields(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """The fields features read, drawn at random (in this order: `_tied_stream`'s golden hash depends on it)."""
+    return {
         "amount": np.round(rng.lognormal(3.5, 1.2, n), 2),
         "old_balance": np.round(rng.normal(5000, 3000, n), 2),
         "category_recipient": rng.integers(0, 11, n),
@@ -244,6 +240,15 @@ def _tied_stream() -> b.Payments:
         "transaction_type": rng.integers(0, 3, n),
         "foreign_transaction": (rng.random(n) < 0.1).astype(np.int64),
     }
+
+
+def _tied_stream() -> b.Payments:
+    """6,000 payments of 60 accounts in whole seconds (600 ties within an account), a tenth delivered twice."""
+    rng = np.random.default_rng(20)
+    n = 6000
+    accounts = rng.integers(0, 60, n)
+    t = 1_767_225_600_000 + rng.integers(0, 40 * 86_400, n) * 1000
+    columns = _payment_fields(rng, n)
     p = b.Payments.of([f"g-{i:05d}" for i in range(n)], [f"a{a}" for a in accounts], t, columns)
     return p.take(np.concatenate([np.arange(n), rng.choice(n, n // 10, replace=False)]))
 
@@ -284,14 +289,7 @@ def test_payments_of_one_millisecond_in_any_batches_get_replays_features(seed: i
     every payment replay puts before it had arrived by its batch, whichever batches its ties came in."""
     rng = np.random.default_rng(seed)
     n = 90
-    columns = {
-        "amount": np.round(rng.lognormal(3.5, 1.0, n), 2),
-        "old_balance": np.round(rng.normal(5000, 3000, n), 2),
-        "category_recipient": rng.integers(0, 11, n),
-        "transaction_method": rng.integers(0, 6, n),
-        "transaction_type": rng.integers(0, 3, n),
-        "foreign_transaction": rng.integers(0, 2, n),
-    }
+    columns = _payment_fields(rng, n)
     t = 1_767_225_600_000 + rng.integers(0, 5, n) * 3_600_000
     ids = np.array([f"t-{i}" for i in range(n)], dtype=object)
     account = np.array([i % 3 for i in range(n)])
