@@ -30,6 +30,11 @@ def day_number(t_ms: np.ndarray) -> np.ndarray:
     return np.floor_divide(np.asarray(t_ms, dtype=np.int64), DAY_MS) + DAY_OFFSET
 
 
+def day_of_ms(t_ms: int) -> int:
+    """`day_number` of one time, in Python integers (for one label or one clock reading NumPy costs more)."""
+    return t_ms // DAY_MS + DAY_OFFSET
+
+
 @dataclass(frozen=True)
 class DayTotals:
     """Per (owner code, day): two integer totals, keys sorted and unique, with prefix sums for windows."""

@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-import numpy as np
-
 from shared.behaviour import days, merchants
 from shared.behaviour.merchant_store import MerchantStateWriteError, MerchantStore
 from shared.labels.store import LabelStore
@@ -73,8 +71,7 @@ def day_of(moment: datetime) -> int:
     """The UTC day number (`days.day_number`) of a moment (naive: UTC)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    ms = int(moment.timestamp() * 1000)
-    return int(days.day_number(np.asarray(ms, dtype=np.int64)))
+    return days.day_of_ms(int(moment.timestamp() * 1000))
 
 
 def first_pending(through: int | None, today: int) -> int:

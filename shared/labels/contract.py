@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-import numpy as np
 import orjson
 
 from shared.behaviour import days
@@ -187,7 +186,7 @@ def parse(body: bytes, content_type: str | None, limits: Limits) -> tuple[list[A
 
 def known_day(label: Label, recorded_ms: int) -> int:
     """The UTC day number (`days.day_number`) of the label's known time: the later of `known_at` and its recording."""
-    return int(days.day_number(np.asarray(max(label.known_ms, recorded_ms), dtype=np.int64)))
+    return days.day_of_ms(max(label.known_ms, recorded_ms))
 
 
 def document(label: Label, recorded: datetime) -> dict[str, Any]:
@@ -219,8 +218,7 @@ def history_document_at(recorded: datetime) -> Callable[[Label], dict[str, Any]]
     recorded_at = utc_iso(recorded)
 
     def build(label: Label) -> dict[str, Any]:
-        # `days.day_number` in integers (one label at a time, NumPy's call would cost more than the rest).
-        doc = _document(label, recorded_at, label.known_ms // days.DAY_MS + days.DAY_OFFSET)
+        doc = _document(label, recorded_at, days.day_of_ms(label.known_ms))
         doc["imported"] = True
         return doc
 

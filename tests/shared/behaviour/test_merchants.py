@@ -169,3 +169,10 @@ def test_usable_state_refuses_exactly_what_its_definition_refuses() -> None:
         refused += not expected
     assert agreed == 3_000
     assert 500 < refused < 2_800
+
+
+def test_one_day_number_for_one_time_and_for_many() -> None:
+    """`days.day_of_ms` (labels, the aggregation's clock) gives `days.day_number`'s days, before 1970 too."""
+    rng = np.random.default_rng(3)
+    t_ms = np.concatenate([rng.integers(-62_135_596_800_000, 253_402_300_799_999, 2000), [-1, 0, 1, DAY - 1, DAY]])
+    assert [days.day_of_ms(int(t)) for t in t_ms] == days.day_number(t_ms).tolist()
