@@ -52,7 +52,7 @@ from devhost.cli import Parser, UsageError, app_settings, fail
 from shared.behaviour import days, merchants
 from shared.behaviour.merchant_store import MerchantStore
 from shared.contract import schema as c
-from shared.labels import intake
+from shared.labels import contract, intake
 from shared.labels.aggregate import day_of
 from shared.labels.store import LabelStore, Outcome, Written
 from shared.scoring.documents import utc_iso
@@ -165,25 +165,19 @@ class ImportReport:
         return line
 
 
-def _chunks(lines: Iterable[tuple[int, bytes]], report: ImportReport) -> Iterator[list[tuple[int, Any]]]:
-    """Decoded (line number, record) chunks; a line that is not JSON is rejected here."""
-    chunk: list[tuple[int, Any]] = []
+def _decoded(lines: Iterable[tuple[int, bytes]], report: ImportReport) -> Iterator[tuple[int, Any]]:
+    """(line number, record) of each non-blank line; a line that is not JSON is rejected here."""
     for number, line in lines:
         if not line.strip():
             continue
         try:
-            chunk.append((number, orjson.loads(line)))
+            yield number, orjson.loads(line)
         except orjson.JSONDecodeError:
             _reject(report, number, INVALID_JSON)
-        if len(chunk) >= CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _reject(report: ImportReport, number: int, rejection: c.Rejection) -> None:
-    if rejection.reason == "label_conflict":
+    if rejection.reason == contract.LABEL_CONFLICT:
         report.conflicts += 1
     else:
         report.rejected[f"{rejection.field} {rejection.reason}"] += 1
@@ -204,7 +198,7 @@ def import_lines(
 ) -> ImportReport:
     """`import_records` of JSON Lines (line number, bytes); a line that is not JSON is rejected `invalid_json`."""
     report = ImportReport()
-    return _import(_chunks(lines, report), report, store, now, max_early_ms)
+    return _import(_batched(_decoded(lines, report)), report, store, now, max_early_ms)
 
 
 def _import(
